@@ -1,0 +1,1 @@
+"""Sentiment inference service: the `sentiment` command and shared settings."""

@@ -1,0 +1,1 @@
+"""Fine-tuning of the sentiment classifier, tracked in MLflow."""

@@ -1,0 +1,208 @@
+"""A seeded, resumable fine-tuning loop with a progress bar, and dev-set evaluation."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+from transformers import (
+    DataCollatorWithPadding,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+)
+
+from training.presets import TrainConfig
+
+StepCallback = Callable[[int, float], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def tokenize(split: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        return tokenizer(batch["sentence"], truncation=True, max_length=max_length)
+
+    return split.map(encode, batched=True, remove_columns=["sentence"]).rename_column(
+        "label", "labels"
+    )
+
+
+def _loader(
+    encoded: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: int, shuffle_seed: int | None
+) -> DataLoader:
+    generator = None
+    if shuffle_seed is not None:
+        generator = torch.Generator().manual_seed(shuffle_seed)
+    return DataLoader(
+        encoded.with_format("torch"),
+        batch_size=batch_size,
+        shuffle=shuffle_seed is not None,
+        generator=generator,
+        collate_fn=DataCollatorWithPadding(tokenizer),  # pads each batch to its own longest
+    )
+
+
+@dataclass
+class Checkpoint:
+    """Training state saved every `checkpoint_every` steps; a run resumes from it."""
+
+    path: Path
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        torch.save(state, partial)
+        os.replace(partial, self.path)  # never leave a half-written checkpoint behind
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.is_file():
+            return None
+        return torch.load(self.path, weights_only=False)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def fit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train: Dataset,
+    config: TrainConfig,
+    checkpoint: Checkpoint,
+    on_step: StepCallback,
+    run_id: str,
+) -> dict[str, float]:
+    """Fine-tune `model` in place; returns summary numbers (steps, seconds, examples/s).
+
+    Resumes from `checkpoint` when it holds a state of the same configuration.
+    """
+    encoded = tokenize(train, tokenizer, config.max_length)
+    steps_per_epoch = -(-len(encoded) // config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {
+            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+            "weight_decay": config.weight_decay,
+        },
+        {
+            "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
+            "weight_decay": 0.0,
+        },
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup_ratio * total_steps), total_steps
+    )
+
+    step = 0
+    saved = checkpoint.load()
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        step = saved["step"]
+
+    model.train()
+    started = time.perf_counter()
+    examples = 0
+    progress = tqdm(total=total_steps, initial=step, desc=f"train[{config.preset}]", unit="step")
+    for epoch in range(step // steps_per_epoch, config.epochs):
+        loader = _loader(encoded, tokenizer, config.batch_size, shuffle_seed=config.seed + epoch)
+        for index, batch in enumerate(loader):
+            if epoch * steps_per_epoch + index < step:
+                continue  # already trained before the resume
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            examples += len(batch["labels"])
+            rate = examples / (time.perf_counter() - started)
+            progress.set_postfix(loss=f"{loss.item():.4f}", ex_per_s=f"{rate:.0f}")
+            progress.update()
+            on_step(step, loss.item())
+            if step % config.checkpoint_every == 0 and step < total_steps:
+                checkpoint.save(
+                    {
+                        "config": config.as_params(),
+                        "step": step,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "torch_rng": torch.get_rng_state(),
+                        "run_id": run_id,
+                    }
+                )
+    progress.close()
+    seconds = time.perf_counter() - started
+    return {
+        "train_steps": float(step),
+        "train_seconds": seconds,
+        "train_examples_per_s": examples / seconds if seconds else 0.0,
+    }
+
+
+@torch.inference_mode()
+def predict_probabilities(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    max_length: int,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Class probabilities, shape (len(texts), num_labels), eager PyTorch."""
+    model.eval()
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(
+            texts[start : start + batch_size],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        chunks.append(torch.softmax(model(**batch).logits, dim=-1).numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.num_labels))
+
+
+def classification_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """Accuracy, F1 of the positive class, and the confusion matrix (rows: true label)."""
+    confusion = np.zeros((2, 2), dtype=int)
+    for truth, guess in zip(labels, predicted, strict=True):
+        confusion[truth, guess] += 1
+    tp, fp, fn = confusion[1, 1], confusion[0, 1], confusion[1, 0]
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "accuracy": float((labels == predicted).mean()) if len(labels) else 0.0,
+        "f1": float(f1),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def resumable_run_id(checkpoint: Checkpoint, config: TrainConfig) -> str | None:
+    """The MLflow run a checkpoint belongs to, when it was made with this configuration."""
+    saved = checkpoint.load()
+    if saved is None or saved["config"] != config.as_params():
+        return None
+    return str(saved["run_id"])
