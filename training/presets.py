@@ -47,15 +47,15 @@ PRESETS: dict[str, TrainConfig] = {
         weight_decay=0.01,
         max_length=128,
     ),
-    # All of SST-2 train.
+    # All of SST-2 train, one pass.
     "full": TrainConfig(
         preset="full",
         base_model="minilm",
         train_examples=None,
         dev_examples=None,
-        epochs=2,
+        epochs=1,
         batch_size=32,
-        learning_rate=5e-5,
+        learning_rate=1e-4,
         warmup_ratio=0.06,
         weight_decay=0.01,
         max_length=128,
