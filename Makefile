@@ -1,0 +1,58 @@
+# One command per job; CI (.ci/run) calls the same targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help setup run model test test-all lint bench-perf clean
+
+help:
+	@echo "make run    - set up, train+export a model if none is published, serve it on Triton"
+	@echo "make test   - set up, run the default test suite (no slow/gpu tests)"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench-perf - perf_analyzer load test of the running ensemble with SST-2 sentences"
+
+# The virtual environment, rebuilt when pyproject.toml changes. torch is installed first
+# by exact version so pip takes the CPU wheel rather than a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[dev]"
+	scripts/install-system-deps.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Train (quick preset) and export only when the repository holds no published version.
+model: setup
+	@if $(BIN)/python -m sentiment.cli models --json | $(BIN)/python -c \
+		'import json,sys; sys.exit(0 if json.load(sys.stdin)["repository"]["latest_version"] else 1)'; then \
+		echo "model repository already holds a published version"; \
+	else \
+		$(BIN)/sentiment train --preset quick && $(BIN)/sentiment export --no-load; \
+	fi
+
+run: model
+	$(BIN)/sentiment triton
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-all: setup
+	$(BIN)/python -m pytest -m "not gpu"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy sentiment training export
+
+bench-perf: setup
+	scripts/perf-analyzer.sh
+
+clean:
+	rm -rf .state

@@ -1,0 +1,1 @@
+"""The gRPC gateway: validated, authenticated, audited predictions in front of Triton."""
