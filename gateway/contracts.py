@@ -101,3 +101,23 @@ class DriftSink(Protocol):
     """Where sampled predictions go (the drift-samples table)."""
 
     async def add(self, samples: list[DriftSample]) -> None: ...
+
+
+class PersistenceUnavailable(Exception):
+    """A persistence backend cannot serve now; the core maps it to UNAVAILABLE.
+
+    Raised by the implementations of the protocols above instead of SQLAlchemy or OS errors,
+    so the core never sees a backend exception type.
+    """
+
+
+class AuditUnavailable(PersistenceUnavailable):
+    """`AuditLog.append` could not make the record durable (spool broken or closed)."""
+
+
+class AuditSpoolFull(AuditUnavailable):
+    """The local audit spool reached its size bound; `accepting` is False until it drains."""
+
+
+class KeyStoreUnavailable(PersistenceUnavailable):
+    """The key database is unreachable and the key is not in the recent-keys cache."""
