@@ -1,0 +1,147 @@
+"""The parity gate: exported models against eager PyTorch on the golden set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from transformers import AutoTokenizer
+
+from export.convert import ExportedModel, load_classifier
+from export.errors import ParityError
+from export.golden import serving_batches
+from export.layout import ONNX, ONNX_INT8, TORCHSCRIPT
+
+Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(input_ids, attention_mask) -> logits, all numpy."""
+
+
+@dataclass(frozen=True)
+class ModelParity:
+    """How one exported model compares with eager PyTorch on the golden set."""
+
+    model: str
+    max_abs_diff: float
+    """Largest absolute logit difference over all golden texts."""
+    label_agreement: float
+    """Share of golden texts whose argmax label equals eager's."""
+    required_agreement: float
+    max_abs_tolerance: float | None
+    """None where logits are not compared (INT8 is judged on labels only)."""
+
+    @property
+    def passed(self) -> bool:
+        within = self.max_abs_tolerance is None or self.max_abs_diff <= self.max_abs_tolerance
+        return within and self.label_agreement >= self.required_agreement
+
+    def check(self) -> None:
+        """Raise ParityError naming the first measure that misses its tolerance."""
+        if self.max_abs_tolerance is not None and not self.max_abs_diff <= self.max_abs_tolerance:
+            raise ParityError(self.model, "max abs logit diff", self.max_abs_diff,
+                              self.max_abs_tolerance)
+        if self.label_agreement < self.required_agreement:
+            raise ParityError(self.model, "label agreement", self.label_agreement,
+                              self.required_agreement)
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """The parity results of one export (recorded in metadata and MLflow)."""
+
+    golden_size: int
+    batches: int
+    sequence_lengths: list[int]
+    """The padded lengths the batches used."""
+    models: dict[str, ModelParity]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.models.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, with each model's `passed` included."""
+        return {
+            "golden_size": self.golden_size,
+            "batches": self.batches,
+            "sequence_lengths": self.sequence_lengths,
+            "models": {
+                name: {**asdict(result), "passed": result.passed}
+                for name, result in self.models.items()
+            },
+        }
+
+
+def torch_runner(module: torch.nn.Module) -> Runner:
+    """Run an eager or TorchScript module (returning logits or an HF output) on numpy."""
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = module(torch.from_numpy(input_ids), torch.from_numpy(attention_mask))
+        logits = out if isinstance(out, torch.Tensor) else out.logits
+        return logits.numpy()
+
+    return run
+
+
+def onnx_runner(path: str) -> Runner:
+    """Run an ONNX model with ONNX Runtime's CPU provider."""
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+        return np.asarray(session.run(["logits"], feed)[0])
+
+    return run
+
+
+def check_parity(exported: ExportedModel, texts: Sequence[str]) -> ParityReport:
+    """Compare TorchScript, ONNX and INT8 ONNX with eager PyTorch on `texts`.
+
+    Batches are formed like serving forms them (one request per text, padded to its length
+    bucket, equal lengths batched). Raises ParityError for the first model that fails its
+    gate: TorchScript and ONNX within `atol` and all labels equal; INT8 labels equal on at
+    least `int8_min_label_agreement` of the texts.
+    """
+    settings = exported.settings
+    tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
+    eager = torch_runner(load_classifier(exported.model_dir))
+    candidates: dict[str, Runner] = {
+        TORCHSCRIPT: torch_runner(torch.jit.load(str(exported.torchscript)).eval()),
+        ONNX: onnx_runner(str(exported.onnx)),
+        ONNX_INT8: onnx_runner(str(exported.onnx_int8)),
+    }
+    reference = np.zeros((len(texts), len(exported.labels)), dtype=np.float32)
+    outputs = {name: np.zeros_like(reference) for name in candidates}
+    batches = list(
+        serving_batches(tokenizer, texts, settings.length_buckets, exported.max_length,
+                        settings.parity_batch_size)
+    )
+    for batch in batches:
+        reference[batch.indices] = eager(batch.input_ids, batch.attention_mask)
+        for name, run in candidates.items():
+            outputs[name][batch.indices] = run(batch.input_ids, batch.attention_mask)
+
+    labels = reference.argmax(axis=1)
+    results = {}
+    for name, logits in outputs.items():
+        int8 = name == ONNX_INT8
+        results[name] = ModelParity(
+            model=name,
+            max_abs_diff=float(np.abs(logits - reference).max()),
+            label_agreement=float((logits.argmax(axis=1) == labels).mean()),
+            required_agreement=settings.int8_min_label_agreement if int8 else 1.0,
+            max_abs_tolerance=None if int8 else settings.atol,
+        )
+    report = ParityReport(
+        golden_size=len(texts),
+        batches=len(batches),
+        sequence_lengths=sorted({int(b.input_ids.shape[1]) for b in batches}),
+        models=results,
+    )
+    for result in results.values():
+        result.check()
+    return report

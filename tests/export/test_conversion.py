@@ -1,0 +1,41 @@
+"""The converted files load and have the serving contract's signature."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from export.convert import ExportedModel
+
+
+def test_torchscript_returns_logits_for_any_batch_and_length(exported: ExportedModel) -> None:
+    module = torch.jit.load(str(exported.torchscript))
+    for batch, length in ((1, 16), (5, 64)):
+        ids = torch.randint(1, 100, (batch, length))
+        mask = torch.ones(batch, length, dtype=torch.long)
+        logits = module(ids, mask)
+        assert isinstance(logits, torch.Tensor)
+        assert logits.shape == (batch, len(exported.labels))
+
+
+def test_onnx_graphs_take_ids_and_mask_with_dynamic_axes(exported: ExportedModel) -> None:
+    for path in (exported.onnx, exported.onnx_int8):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        inputs = {i.name: i for i in session.get_inputs()}
+        assert list(inputs) == ["input_ids", "attention_mask"]  # no token_type_ids
+        assert all(i.type == "tensor(int64)" for i in inputs.values())
+        assert all(i.shape == ["batch_size", "sequence_length"] for i in inputs.values())
+        assert [(o.name, o.shape) for o in session.get_outputs()] == [
+            ("logits", ["batch_size", 2])
+        ]
+        feed = {"input_ids": np.ones((3, 32), np.int64), "attention_mask": np.ones((3, 32), np.int64)}
+        assert session.run(None, feed)[0].shape == (3, 2)
+
+
+def test_onnx_opset_and_int8_quantized_ops(exported: ExportedModel) -> None:
+    model = onnx.load(str(exported.onnx))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18
+    quantized_ops = {node.op_type for node in onnx.load(str(exported.onnx_int8)).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= quantized_ops

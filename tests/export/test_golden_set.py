@@ -1,0 +1,46 @@
+"""The golden set is deterministic and batched like serving batches it."""
+
+from __future__ import annotations
+
+import pytest
+from transformers import AutoTokenizer
+
+from export.convert import ExportedModel
+from export.golden import GOLDEN_SIZE, golden_texts, length_buckets, serving_batches
+from sentiment.settings import PipelineSettings
+
+
+def test_golden_texts_are_the_first_sorted_distinct_dev_sentences(
+    golden: list[str], pipeline_settings: PipelineSettings
+) -> None:
+    assert len(golden) == GOLDEN_SIZE
+    assert golden == sorted(set(golden))
+    assert golden_texts(pipeline_settings.data) == golden
+
+
+def test_buckets_are_capped_at_max_length() -> None:
+    assert length_buckets((16, 32, 64, 128), 128) == (16, 32, 64, 128)
+    assert length_buckets((16, 32, 64, 128), 50) == (16, 32, 50)
+
+
+def test_each_text_is_padded_to_its_smallest_bucket(
+    exported: ExportedModel, golden: list[str]
+) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
+    batches = list(serving_batches(tokenizer, golden, (16, 32, 64, 128), 128, 32))
+    seen = sorted(int(i) for b in batches for i in b.indices)
+    assert seen == list(range(len(golden)))
+    for batch in batches:
+        length = batch.input_ids.shape[1]
+        assert length in (16, 32, 64, 128) and len(batch.indices) <= 32
+        assert batch.input_ids.shape == batch.attention_mask.shape
+        real = batch.attention_mask.sum(axis=1)
+        assert real.max() <= length
+        assert real.min() > {16: 0, 32: 16, 64: 32, 128: 64}[length]  # no smaller bucket fits
+    assert len({b.input_ids.shape[1] for b in batches}) > 1  # several buckets exercised
+
+
+def test_text_longer_than_max_length_is_refused(exported: ExportedModel) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
+    with pytest.raises(ValueError, match="max_length"):
+        list(serving_batches(tokenizer, ["word " * 40], (16, 32), 32, 8))
