@@ -1,0 +1,134 @@
+"""The one server interceptor: gateway errors -> gRPC statuses with rich details.
+
+Every RPC's outcome is counted here too (requests by method and code, latency), because
+this is the only place that sees the final status of every call, rejected ones included.
+Unknown exceptions become INTERNAL with a generic message; the traceback and the request
+id go to the log only.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+
+from gateway.errors import GatewayError, InternalError
+from gateway.metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "current_request_id", default="-"
+)
+"""The request id of the call being served (set by the core service), for log lines."""
+
+SERVICE = "sentiment.v1.SentimentService"
+
+REJECTION_REASONS = {
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid_argument",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "resource_exhausted",
+    grpc.StatusCode.UNAUTHENTICATED: "unauthenticated",
+    grpc.StatusCode.PERMISSION_DENIED: "permission_denied",
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "deadline_exceeded",
+}
+
+
+def rich_status(error: GatewayError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
+    """The code, message and `grpc-status-details-bin` trailer for an error."""
+    details = []
+    for message in error.details():
+        packed = any_pb2.Any()
+        packed.Pack(message)
+        details.append(packed)
+    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
+    return error.code, error.message, (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+def _as_gateway_error(error: BaseException, method: str) -> GatewayError:
+    if isinstance(error, GatewayError):
+        return error
+    log.error(
+        "unhandled error in %s (request id %s)", method, current_request_id.get(), exc_info=error
+    )
+    return InternalError()
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Maps GatewayError (and anything unexpected) to statuses; records call metrics."""
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        service, _, method = handler_call_details.method.lstrip("/").partition("/")
+        if handler is None or service != SERVICE:
+            return handler  # health, reflection, unknown methods: nothing of ours to map
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream(handler.stream_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    def _record(self, method: str, code: grpc.StatusCode, started: float) -> None:
+        self._metrics.requests.labels(method, code.name).inc()
+        self._metrics.latency.labels(method).observe(time.perf_counter() - started)
+        if code in REJECTION_REASONS:
+            self._metrics.rejections.labels(REJECTION_REASONS[code]).inc()
+
+    async def _abort(self, context: grpc.aio.ServicerContext, error: GatewayError) -> None:
+        code, message, trailer = rich_status(error)
+        await context.abort(code, message, trailing_metadata=trailer)
+
+    def _unary(self, behavior: Any, method: str) -> Any:
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                response = await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as raw:
+                error = _as_gateway_error(raw, method)
+                self._record(method, error.code, started)
+                await self._abort(context, error)
+            self._record(method, grpc.StatusCode.OK, started)
+            return response
+
+        return handle
+
+    def _stream(self, behavior: Any, method: str) -> Any:
+        async def handle(
+            requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            try:
+                async for response in behavior(requests, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as raw:
+                error = _as_gateway_error(raw, method)
+                self._record(method, error.code, started)
+                await self._abort(context, error)
+            self._record(method, grpc.StatusCode.OK, started)
+
+        return handle

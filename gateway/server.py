@@ -1,0 +1,276 @@
+"""The one place that wires the gateway process together (`sentiment gateway`).
+
+`GatewayServer` builds the Triton client, the core service, the grpc.aio server with the
+error interceptor, grpc.health.v1 (Triton readiness and the audit path), optional
+reflection, and the Prometheus exporter. Everything is created inside the running loop.
+`stop()` is the graceful path SIGTERM takes: NOT_SERVING, refuse new calls, let in-flight
+calls finish within the grace period, then close the audit log (flushing its spool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from gateway.auth import Authenticator
+from gateway.contracts import AuditLog, DriftSink, KeyStore
+from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
+from gateway.interceptor import ErrorInterceptor
+from gateway.metrics import GatewayMetrics
+from gateway.persistence_settings import PersistenceSettings
+from gateway.ratelimit import InFlightLimiter, TokenBucketLimiter
+from gateway.service import PredictionService
+from gateway.servicer import SentimentServicer
+from gateway.settings import GatewaySettings
+from gateway.text import TextAnalyzer
+from gateway.triton_client import TritonClient
+from gateway.validation import Limits, RequestDecoder
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SentimentService"].full_name
+HEALTH_SERVICES = ("", SERVICE_NAME)
+
+
+@dataclass
+class Persistence:
+    """What the gateway needs of persistence (see gateway.contracts)."""
+
+    keys: KeyStore
+    audit: AuditLog
+    drift: DriftSink
+    should_sample: Callable[[str], bool]
+    close: Callable[[], Awaitable[Any]]
+    """Flush and close (the audit log's spool first)."""
+    spool_depth: Callable[[], float] | None = None
+    write_lag: Callable[[], float] | None = None
+
+
+async def open_persistence(settings: PersistenceSettings) -> Persistence:
+    """Database (migrated to head), durable audit log, key store and drift sink."""
+    from gateway.audit import SpooledAuditLog
+    from gateway.db.engine import make_engine
+    from gateway.db.migrate import upgrade_database
+    from gateway.drift import SqlDriftSink, should_sample
+    from gateway.keys import ApiKeyStore
+
+    engine = make_engine(settings.resolved_database_url())
+    await asyncio.to_thread(upgrade_database, engine)
+    audit = await SpooledAuditLog.from_settings(engine, settings)
+    keys = ApiKeyStore(
+        engine,
+        pepper=settings.pepper_bytes(),
+        cache_ttl_s=settings.api_key_cache_ttl_s,
+        stale_ttl_s=settings.api_key_stale_ttl_s,
+    )
+    drift = SqlDriftSink(engine)
+    rate = settings.drift_sample_rate
+
+    async def close() -> None:
+        await drift.close()
+        if not await audit.close():
+            log.warning("audit spool not fully flushed; it is replayed on the next start")
+        engine.dispose()
+
+    return Persistence(
+        keys=keys,
+        audit=audit,
+        drift=drift,
+        should_sample=lambda request_id: should_sample(request_id, rate),
+        close=close,
+        spool_depth=lambda: audit.spool_depth_records,
+        write_lag=lambda: audit.write_lag_s,
+    )
+
+
+def sentiment_handler(servicer: SentimentServicer, max_bytes: int) -> grpc.GenericRpcHandler:
+    """SentimentService's handlers with our own request decoders (see gateway.validation)."""
+    handlers = {
+        "Predict": grpc.unary_unary_rpc_method_handler(
+            servicer.Predict,
+            request_deserializer=RequestDecoder(pb.PredictRequest, max_bytes),
+            response_serializer=pb.PredictResponse.SerializeToString,
+        ),
+        "PredictBatch": grpc.unary_unary_rpc_method_handler(
+            servicer.PredictBatch,
+            request_deserializer=RequestDecoder(pb.PredictBatchRequest, max_bytes),
+            response_serializer=pb.PredictBatchResponse.SerializeToString,
+        ),
+        "PredictStream": grpc.stream_stream_rpc_method_handler(
+            servicer.PredictStream,
+            request_deserializer=RequestDecoder(pb.PredictStreamRequest, max_bytes),
+            response_serializer=pb.PredictStreamResponse.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+
+def server_credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
+
+
+class GatewayServer:
+    """The gateway process: gRPC server, health, metrics; `start()` then `stop()`."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        persistence: Persistence,
+        analyzer: TextAnalyzer,
+        metrics: GatewayMetrics | None = None,
+        serve_metrics: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.persistence = persistence
+        self.analyzer = analyzer
+        self.metrics = metrics or GatewayMetrics()
+        self._serve_metrics = serve_metrics
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        s = self.settings
+        self.triton = TritonClient(
+            s.triton_grpc_url,
+            retries=s.triton_retries,
+            backoff=s.triton_retry_backoff_seconds,
+            margin=s.triton_deadline_margin_seconds,
+            info_ttl=s.model_info_ttl_seconds,
+            observe=lambda model, seconds: self.metrics.triton_latency.labels(model).observe(
+                seconds
+            ),
+        )
+        max_tokens = min(s.max_tokens or self.analyzer.max_length, self.analyzer.max_length)
+        p = self.persistence
+        self.service = PredictionService(
+            limits=Limits(s.max_text_chars, max_tokens, s.max_batch_texts, tuple(s.models)),
+            analyzer=self.analyzer,
+            authenticator=Authenticator(p.keys),
+            rate_limiter=TokenBucketLimiter(s.rate_limit_per_second, s.rate_limit_burst),
+            in_flight=InFlightLimiter(s.max_in_flight, self.metrics.in_flight.set),
+            triton=self.triton,
+            audit=p.audit,
+            drift=p.drift,
+            should_sample=p.should_sample,
+            labels=list(s.labels),
+            default_timeout=s.default_timeout_seconds,
+            on_drift_sample=self.metrics.drift_samples.inc,
+        )
+        self.metrics.watch_audit(p.spool_depth, p.write_lag)
+        self.server = grpc.aio.server(
+            interceptors=[ErrorInterceptor(self.metrics)],
+            options=[
+                # Our decoder answers oversized messages with details; this is the backstop.
+                ("grpc.max_receive_message_length", 4 * s.max_message_bytes),
+                ("grpc.max_send_message_length", 4 * s.max_message_bytes),
+            ],
+        )
+        servicer = SentimentServicer(self.service)
+        self.server.add_generic_rpc_handlers((sentiment_handler(servicer, s.max_message_bytes),))
+        self.health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        if s.reflection:
+            reflection.enable_server_reflection(
+                (
+                    SERVICE_NAME,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    reflection.SERVICE_NAME,
+                ),
+                self.server,
+            )
+        address = f"{s.gateway_host}:{s.gateway_port}"
+        credentials = server_credentials(s)
+        if credentials is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, credentials)
+        await self.update_health()
+        await self.server.start()
+        self._health_task = asyncio.create_task(self._watch_health())
+        if self._serve_metrics:
+            self.metrics_port = self.metrics.serve(s.gateway_host, s.gateway_metrics_port)
+        log.info(
+            "gateway listening on %s:%d (metrics %s), Triton at %s",
+            s.gateway_host,
+            self.port,
+            self.metrics_port,
+            s.triton_grpc_url,
+        )
+
+    async def update_health(self) -> bool:
+        """Set SERVING when Triton's default model is ready and the audit log accepts."""
+        serving = (
+            not self._stopping
+            and self.persistence.audit.accepting
+            and await self.triton.ready(self.settings.default_model)
+        )
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in HEALTH_SERVICES:
+            await self.health.set(name, status)
+        return serving
+
+    async def _watch_health(self) -> None:
+        while not self._stopping:
+            try:
+                await self.update_health()
+            except Exception:
+                log.exception("health check failed")
+            await asyncio.sleep(self.settings.health_poll_seconds)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, drain in-flight calls for `grace` seconds, close everything."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._health_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._health_task
+        await self.health.enter_graceful_shutdown()
+        grace = self.settings.drain_seconds if grace is None else grace
+        log.info("gateway stopping: draining in-flight calls for up to %.1fs", grace)
+        await self.server.stop(grace)
+        await self.service.close()
+        await self.persistence.close()
+        await self.triton.close()
+        self.metrics.stop()
+        log.info("gateway stopped")
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def serve_until_signalled(server: GatewayServer) -> None:
+    """Run `server` until SIGTERM or SIGINT, then stop it gracefully."""
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await server.stop()
