@@ -40,8 +40,9 @@ def perturbed_onnx(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     import torch
 
     model = load_classifier(tiny_model_dir)
+    bias = model.get_parameter("classifier.bias")
     with torch.no_grad():
-        model.classifier.bias[0] += 0.5
+        bias[0] += 0.5
     path = tmp_path_factory.mktemp("perturbed") / "model.onnx"
     return export_onnx(model, path, ExportSettings())
 

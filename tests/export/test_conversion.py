@@ -30,7 +30,8 @@ def test_onnx_graphs_take_ids_and_mask_with_dynamic_axes(exported: ExportedModel
         assert [(o.name, o.shape) for o in session.get_outputs()] == [
             ("logits", ["batch_size", 2])
         ]
-        feed = {"input_ids": np.ones((3, 32), np.int64), "attention_mask": np.ones((3, 32), np.int64)}
+        ones = np.ones((3, 32), np.int64)
+        feed = {"input_ids": ones, "attention_mask": ones}
         assert session.run(None, feed)[0].shape == (3, 2)
 
 

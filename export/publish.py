@@ -1,0 +1,273 @@
+"""Atomic publish of one exported, parity-checked model version into a served repository.
+
+Everything is written into a staging dot-folder inside the repository (same filesystem, so
+renames are atomic), then each version folder is renamed into place and each config file
+replaced, leaf models first and the ensemble last. Any failure undoes what was moved and
+removes the staging folder: the repository is left as it was.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoTokenizer
+
+from export.convert import ExportedModel
+from export.errors import RepositoryError
+from export.layout import (
+    CONFIG_FILE,
+    ENSEMBLE,
+    LABELS_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    MODELS,
+    ONNX,
+    ONNX_INT8,
+    PIPELINE_FILE,
+    PYTHON_MODEL_FILE,
+    PYTHON_MODELS,
+    SERVED_CLASSIFIER,
+    TEMPLATES,
+    TOKENIZER,
+    TOKENIZER_DIR,
+    TORCHSCRIPT,
+)
+from export.metadata import ModelSource, file_digests, manifest_digest, render_config
+from export.parity import ParityReport
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """A model version now served from the repository."""
+
+    version: int
+    repository: Path
+    models: list[str]
+    parity: dict[str, Any]
+
+
+def resolve_repository(location: str | os.PathLike[str]) -> Path:
+    """The local repository path; raises RepositoryError for s3:// and other URLs."""
+    text = str(location)
+    if "://" in text:
+        raise RepositoryError(
+            f"cannot publish to {text!r}: only a local model repository is supported. "
+            "Publish to a local path, then sync it (for example `aws s3 sync <path> "
+            f"{text}`) and point Triton at the bucket."
+        )
+    return Path(text).expanduser().resolve()
+
+
+def existing_versions(repository: Path) -> list[int]:
+    """All version numbers present in any of the six models, ascending, without repeats."""
+    found: set[int] = set()
+    for model in MODELS:
+        folder = repository / model
+        if folder.is_dir():
+            found.update(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(found)
+
+
+def next_version(repository: Path) -> int:
+    """One more than the highest version of any model (1 for an empty repository)."""
+    return max(existing_versions(repository), default=0) + 1
+
+
+def template_files(templates: Path, model: str) -> list[Path]:
+    """A model's template files to render at its root (everything but python model code)."""
+    folder = templates / model
+    return sorted(
+        p.relative_to(folder)
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != PYTHON_MODEL_FILE and "__pycache__" not in p.parts
+    )
+
+
+def check_templates(templates: Path, labels: tuple[str, ...]) -> None:
+    """Raise RepositoryError unless every model's templates are there and labels agree."""
+    for model in MODELS:
+        folder = templates / model
+        required = [CONFIG_FILE, "configs/cpu.pbtxt"]
+        if model in PYTHON_MODELS:
+            required.append(PYTHON_MODEL_FILE)
+        missing = [name for name in required if not (folder / name).is_file()]
+        if missing:
+            raise RepositoryError(f"templates of {model} in {templates} lack {missing}")
+        label_file = folder / LABELS_FILE
+        if label_file.is_file() and tuple(label_file.read_text().split()) != labels:
+            raise RepositoryError(
+                f"{label_file} lists {label_file.read_text().split()}, the model {list(labels)}"
+            )
+
+
+@contextmanager
+def _locked(repository: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the repository folder, so two publishes never share N."""
+    handle = os.open(repository, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
+def _stage_version(
+    exported: ExportedModel, templates: Path, model: str, target: Path
+) -> None:
+    """Write a model's version files (all but metadata.json) into `target`."""
+    target.mkdir(parents=True)
+    sources = {ONNX: exported.onnx, ONNX_INT8: exported.onnx_int8,
+               TORCHSCRIPT: exported.torchscript}
+    if model in sources:
+        shutil.copy2(sources[model], target / MODEL_FILE[model])
+    if model in PYTHON_MODELS:
+        shutil.copy2(templates / model / PYTHON_MODEL_FILE, target / PYTHON_MODEL_FILE)
+    if model == TOKENIZER:
+        tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
+        tokenizer.save_pretrained(target / TOKENIZER_DIR)
+        shutil.copy2(exported.model_dir / PIPELINE_FILE, target / PIPELINE_FILE)
+
+
+class _Commit:
+    """Moves staged paths into the repository and can undo every move it made."""
+
+    def __init__(self, backups: Path) -> None:
+        self._backups = backups
+        self._undo: list[tuple[Path, Path | None]] = []  # (placed, backup or None)
+        self._created: list[Path] = []
+
+    def make_dir(self, folder: Path) -> None:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        for path in reversed(missing):  # outermost first, each one recorded for rollback
+            path.mkdir()
+            self._created.append(path)
+
+    def place(self, staged: Path, target: Path) -> None:
+        self.make_dir(target.parent)
+        backup: Path | None = None
+        if target.is_dir():
+            raise RepositoryError(f"{target} already exists")
+        if target.exists():
+            backup = self._backups / str(len(self._undo))
+            shutil.copy2(target, backup)
+        os.replace(staged, target)  # atomic for a file; a directory target must not exist
+        self._undo.append((target, backup))
+
+    def rollback(self) -> None:
+        for target, backup in reversed(self._undo):
+            if backup is not None:
+                os.replace(backup, target)
+            elif target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        for folder in reversed(self._created):
+            folder.rmdir()
+
+
+def publish(
+    exported: ExportedModel,
+    report: ParityReport,
+    repository: str | os.PathLike[str],
+    source: ModelSource | None = None,
+    templates: Path = TEMPLATES,
+) -> PublishedVersion:
+    """Publish `exported` as the next version of all six models in `repository`.
+
+    `templates` holds each model's config.pbtxt, configs/cpu.pbtxt, labels.txt and, for
+    the python models, model.py (default: the project's `model_repository/`).
+    """
+    source = source or ModelSource()
+    root = resolve_repository(repository)
+    check_templates(templates, exported.labels)
+    created_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with _locked(root):
+            return _publish_locked(exported, report, root, source, templates)
+    except BaseException:
+        if created_root and not any(root.iterdir()):
+            root.rmdir()
+        raise
+
+
+def _publish_locked(
+    exported: ExportedModel,
+    report: ParityReport,
+    root: Path,
+    source: ModelSource,
+    templates: Path,
+) -> PublishedVersion:
+    version = next_version(root)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=root))
+    try:
+        digests: dict[str, str] = {}
+        created_at = datetime.now(UTC).isoformat(timespec="seconds")
+        for model in MODELS:
+            staged = staging / model
+            _stage_version(exported, templates, model, staged / str(version))
+            files = file_digests(staged / str(version))
+            if model == ENSEMBLE:  # no files of its own: it is the sum of its steps
+                files = {step: digests[step] for step in MODELS if step != ENSEMBLE}
+            digests[model] = manifest_digest(files)
+            parity = report.models[model if model in report.models else SERVED_CLASSIFIER]
+            metadata = {
+                "model": model,
+                "version": version,
+                "created_at": created_at,
+                "mlflow": {
+                    "run_id": source.run_id,
+                    "model_name": source.model_name,
+                    "model_version": source.model_version,
+                },
+                "files": files,
+                "sha256": digests[model],
+                "parity": report.as_dict(),
+                "labels": list(exported.labels),
+                "max_length": exported.max_length,
+                "export_settings": exported.settings.as_dict(),
+            }
+            (staged / str(version) / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+            parameters = {
+                "version": str(version),
+                "mlflow_run_id": source.run_id or "",
+                "mlflow_model_name": source.model_name or "",
+                "mlflow_model_version": source.model_version or "",
+                "sha256": digests[model],
+                "parity_max_abs_diff": f"{parity.max_abs_diff:.3e}",
+                "parity_label_agreement": f"{parity.label_agreement:.4f}",
+            }
+            for name in template_files(templates, model):
+                text = (templates / model / name).read_text()
+                if name.suffix == ".pbtxt":
+                    text = render_config(text, parameters)
+                (staged / name).parent.mkdir(parents=True, exist_ok=True)
+                (staged / name).write_text(text)
+        backups = staging / ".backups"
+        backups.mkdir()
+        commit = _Commit(backups)
+        try:
+            for model in MODELS:  # leaf models first, the ensemble last
+                commit.place(staging / model / str(version), root / model / str(version))
+                for name in template_files(templates, model):
+                    commit.place(staging / model / name, root / model / name)
+        except BaseException:
+            commit.rollback()
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for stale in root.glob(".staging-*"):  # left by a killed publish; we hold the lock
+        shutil.rmtree(stale, ignore_errors=True)
+    return PublishedVersion(
+        version=version, repository=root, models=list(MODELS), parity=report.as_dict()
+    )
