@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from persistence_helpers import audit_counts, make_record, run
+from sqlalchemy import Engine
+
+from gateway.audit import AuditStore, SpooledAuditLog, row_to_json
+
+
+def test_concurrent_appends_are_group_committed_and_stored_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    records = [make_record(f"req-{i}") for i in range(300)]
+
+    async def body() -> SpooledAuditLog:
+        log = await SpooledAuditLog.open(engine, tmp_path / "spool", batch_records=64)
+        await asyncio.gather(*(log.append(r) for r in records[:200]))
+        # Every append above returned after its fsync, and they shared fsyncs.
+        assert 1 <= log.fsyncs < 200
+        await asyncio.gather(*(log.append(r) for r in records[200:]))
+        await log.append(records[0])  # a retried request id is stored once
+        assert log.fsyncs < len(records)
+        assert await log.close(timeout=20)
+        return log
+
+    log = run(body())
+    assert log.records_stored == 301
+    assert log.spool_depth_records == 0 and log.spool_depth_bytes == 0
+    assert audit_counts(engine) == {r.request_id: 1 for r in records}
+
+
+def test_stored_record_round_trips(engine: Engine, tmp_path: Path) -> None:
+    record = make_record("req-utf", texts=["naïve 😀 \x00 text", "second"])
+
+    async def body() -> None:
+        log = await SpooledAuditLog.open(engine, tmp_path / "spool")
+        await log.append(record)
+        assert await log.drained(10)
+        assert log.write_lag_s == 0.0
+        await log.close()
+
+    run(body())
+    (row,) = AuditStore(engine, tmp_path / "dead.jsonl").fetch(["req-utf", "req-missing"])
+    stored = row_to_json(row)
+    assert stored["texts"] == record.texts
+    assert stored["key_id"] == record.key_id
+    assert stored["predictions"][1]["probabilities"] == {"negative": 0.1, "positive": 0.9}
+    assert stored["model_version"] == "3"
+    assert abs(stored["latency_ms"] - 4.0) < 1e-6
+    assert stored["received_at"] == record.received_at.isoformat()
+
+
+def test_hash_only_mode_drops_texts(engine: Engine, tmp_path: Path) -> None:
+    async def body() -> None:
+        log = await SpooledAuditLog.open(engine, tmp_path / "spool", store_text=False)
+        await log.append(make_record("req-secret", texts=["private words"]))
+        assert await log.close()
+
+    run(body())
+    (row,) = AuditStore(engine, tmp_path / "dead.jsonl").fetch(["req-secret"])
+    assert row.texts is None and row.text_sha256 == ["0" * 64]
+    assert b"private words" not in b"".join(p.read_bytes() for p in (tmp_path / "spool").iterdir())
+
+
+def test_segments_rotate_and_are_deleted_once_stored(engine: Engine, tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+
+    async def body() -> None:
+        log = await SpooledAuditLog.open(engine, spool_dir, segment_bytes=2048, batch_records=7)
+        for wave in range(10):
+            await asyncio.gather(*(log.append(make_record(f"r-{wave}-{i}")) for i in range(10)))
+        assert await log.close()
+
+    run(body())
+    assert len(audit_counts(engine)) == 100
+    assert len(list(spool_dir.glob("segment-*.spool"))) == 1  # only the active one is left
