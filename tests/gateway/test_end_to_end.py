@@ -1,0 +1,229 @@
+"""End to end: a real gateway on a free port in front of a real Triton (tiny model).
+
+Covers the answer (label, probabilities, model version, MLflow run id, request id) of all
+three RPCs, the audit record and drift sample written for each, health, metrics, the
+property test against the real model, the text features' parity with training, and
+Triton being killed and coming back.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.db import AuditRow, DriftRow, make_engine
+from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
+from gateway.text import TextAnalyzer
+from sentiment.settings import PipelineSettings
+from sentiment.tritonserver import TritonServer
+from tests.gateway.conftest import RunningGateway, auth, free_port, gateway_settings
+from tests.gateway.test_properties import ALLOWED, code_of
+
+pytestmark = pytest.mark.triton
+
+
+@pytest.fixture(scope="module")
+def repository(
+    tiny_run: Any,
+    tiny_model_dir: Path,
+    pipeline_settings: PipelineSettings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    from export.golden import golden_texts
+    from export.metadata import ModelSource
+    from export.run import export_model_dir
+
+    repo = tmp_path_factory.mktemp("gateway-e2e") / "model_repository"
+    source = ModelSource(run_id=tiny_run.run_id)
+    export_model_dir(tiny_model_dir, repo, golden_texts(pipeline_settings.data)[:32], source)
+    return repo
+
+
+def triton_server(repository: Path, work: Path, grpc_port: int | None = None) -> TritonServer:
+    return TritonServer(
+        repository=repository,
+        work_dir=work,
+        http_port=free_port(),
+        grpc_port=grpc_port or free_port(),
+        metrics_port=free_port(),
+        models=["sentiment_tokenizer", "sentiment_onnx", "sentiment_postprocess", "sentiment"],
+        exit_timeout_s=2,
+    )
+
+
+@pytest.fixture(scope="module")
+def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    with triton_server(repository, tmp_path_factory.mktemp("triton")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def live(
+    triton: TritonServer, repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningGateway, str]]:
+    analyzer = TextAnalyzer.from_repository(repository)
+    gateway = RunningGateway(
+        gateway_settings(triton.grpc_url, max_text_chars=500, max_batch_texts=8),
+        tmp_path_factory.mktemp("e2e-state"),
+        analyzer,
+    ).start()
+    yield gateway, gateway.create_key("e2e")
+    gateway.stop()
+
+
+def stored(gateway: RunningGateway, request_id: str) -> tuple[list[AuditRow], list[DriftRow]]:
+    assert gateway.run(gateway.server.persistence.audit.drained(10))  # type: ignore[attr-defined]
+    engine = make_engine(gateway.persistence_settings.resolved_database_url())
+    try:
+        with Session(engine) as session:
+            audit = list(session.scalars(select(AuditRow).where(AuditRow.request_id == request_id)))
+            drift = list(session.scalars(select(DriftRow).where(DriftRow.request_id == request_id)))
+            session.expunge_all()
+    finally:
+        engine.dispose()
+    return audit, drift
+
+
+def test_predict_answers_and_is_audited(live: tuple[RunningGateway, str], tiny_run: Any) -> None:
+    gateway, key = live
+    answer = gateway.stub.Predict(
+        pb.PredictRequest(text="a great movie", request_id="e2e-1"), metadata=auth(key), timeout=10
+    )
+    assert answer.request_id == "e2e-1"
+    assert answer.prediction.label in {"negative", "positive"}
+    assert set(answer.prediction.probabilities) == {"negative", "positive"}
+    assert answer.prediction.score == pytest.approx(
+        answer.prediction.probabilities[answer.prediction.label], abs=1e-6
+    )
+    assert answer.model.name == "sentiment" and answer.model.version == "1"
+    assert answer.model.mlflow_run_id == tiny_run.run_id
+    deadline = time.monotonic() + 5
+    while True:  # drift samples are written off the request path
+        audit, drift = stored(gateway, "e2e-1")
+        if drift or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(audit) == 1 and audit[0].status == "OK"
+    assert len(drift) == 1
+
+
+def test_batch_and_stream(live: tuple[RunningGateway, str]) -> None:
+    gateway, key = live
+    texts = ["good", "an awful, boring film", "fine"]
+    batch = gateway.stub.PredictBatch(
+        pb.PredictBatchRequest(texts=texts), metadata=auth(key), timeout=10
+    )
+    assert len(batch.predictions) == 3 and batch.request_id
+    requests = [
+        pb.PredictStreamRequest(text=t, request_id=f"s-{i}") for i, t in enumerate(texts * 4)
+    ]
+    answers = list(gateway.stub.PredictStream(iter(requests), metadata=auth(key), timeout=20))
+    assert [a.request_id for a in answers] == [r.request_id for r in requests]
+    single = [batch.predictions[i].label for i in range(3)] * 4
+    assert [a.prediction.label for a in answers] == single
+
+
+def test_health_and_metrics(live: tuple[RunningGateway, str]) -> None:
+    gateway, _ = live
+    health = health_pb2_grpc.HealthStub(gateway.channel)
+    deadline = time.monotonic() + 5
+    while True:
+        status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
+        if status == health_pb2.HealthCheckResponse.SERVING or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert status == health_pb2.HealthCheckResponse.SERVING
+    url = f"http://127.0.0.1:{gateway.server.metrics_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    for name in (
+        "sentiment_gateway_requests_total",
+        "sentiment_gateway_request_seconds_bucket",
+        "sentiment_gateway_triton_seconds_bucket",
+        "sentiment_gateway_in_flight",
+        "sentiment_gateway_audit_spool_depth",
+        "sentiment_gateway_audit_write_lag_seconds",
+        "sentiment_gateway_drift_samples_total",
+    ):
+        assert name in text, name
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch=st.lists(st.text(max_size=120), min_size=1, max_size=3))
+def test_property_against_real_model(live: tuple[RunningGateway, str], batch: list[str]) -> None:
+    gateway, key = live
+    request = pb.PredictBatchRequest(texts=batch)
+    assert (
+        code_of(lambda: gateway.stub.PredictBatch(request, metadata=auth(key), timeout=10))
+        in ALLOWED
+    )
+
+
+def test_text_features_match_training_reference(repository: Path) -> None:
+    from transformers import PreTrainedTokenizerFast
+
+    from training.reference import text_features
+
+    folder = sorted((repository / "sentiment_tokenizer").glob("[0-9]*"))[-1] / "tokenizer"
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
+    texts = ["a great movie", "ünïcödé zzzqqq", "x" * 40, "the the the"]
+    ours = [a.features for a in TextAnalyzer.from_dir(folder).analyze(texts)]
+    for mine, reference in zip(ours, text_features(texts, tokenizer), strict=True):
+        assert mine.token_count == reference["token_count"]
+        assert mine.unknown_token_rate == pytest.approx(reference["unknown_token_rate"])
+        assert mine.non_ascii_share == pytest.approx(reference["non_ascii_share"])
+
+
+def test_triton_killed_then_back(
+    live: tuple[RunningGateway, str], repository: Path, tmp_path: Path
+) -> None:
+    """A gateway whose Triton dies answers UNAVAILABLE within the deadline, then recovers."""
+    port = free_port()
+    restarted: list[TritonServer] = []
+    server = triton_server(repository, tmp_path / "own-triton", grpc_port=port)
+    with server:
+        gateway, _ = live
+        own = RunningGateway(
+            gateway_settings(server.grpc_url, triton_retries=2),
+            tmp_path / "state",
+            gateway.analyzer,
+        ).start()
+        try:
+            key = own.create_key("fault")
+            request = pb.PredictRequest(text="a great movie")
+            assert own.stub.Predict(request, metadata=auth(key), timeout=10).prediction.label
+            assert server.process is not None
+            server.process.kill()
+            server.process.wait()
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as caught:
+                own.stub.Predict(request, metadata=auth(key), timeout=2)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert time.monotonic() - started < 2
+            # Orphaned Python-backend stubs of the killed server still hold its work dir.
+            revived = triton_server(repository, tmp_path / "own-triton-2", grpc_port=port)
+            restarted.append(revived.start())
+            revived.wait_ready()
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    own.stub.Predict(request, metadata=auth(key), timeout=5)
+                    break
+                except grpc.RpcError as err:
+                    assert err.code() == grpc.StatusCode.UNAVAILABLE
+                    assert time.monotonic() < deadline, "no recovery"
+                    time.sleep(0.5)
+        finally:
+            own.stop()
+            for revived in restarted:
+                revived.stop()
