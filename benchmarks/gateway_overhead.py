@@ -1,0 +1,183 @@
+"""Gateway overhead versus calling Triton directly, in the same run.
+
+    python benchmarks/gateway_overhead.py [--repository PATH] [--requests 400]
+
+Starts Triton on the repository (default: the pipeline's) on free ports and the gateway
+as its own process (`python -m gateway`, SQLite audit with its spool, drift sampling on),
+then sends the same SST-2 sentences one text per call, at concurrency 1 and 16, directly
+to Triton's `sentiment` ensemble and through the gateway. Prints p50/p99 latency and
+throughput of each, the p50 added by the gateway and the throughput ratio.
+Targets (issue 3): <= 2 ms added p50 at concurrency 1; >= 80% throughput at 16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.generated.sentiment.v1 import sentiment_pb2 as pb  # noqa: E402
+from gateway.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc  # noqa: E402
+
+Call = Callable[[str], Awaitable[object]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sentences(count: int) -> list[str]:
+    from export.golden import golden_texts
+    from sentiment.settings import PipelineSettings
+
+    texts = golden_texts(PipelineSettings().data)
+    return [texts[i % len(texts)] for i in range(count)]
+
+
+async def measure(call: Call, texts: list[str], concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    queue = list(reversed(texts))
+
+    async def worker() -> None:
+        while queue:
+            text = queue.pop()
+            started = time.perf_counter()
+            await call(text)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "p50": statistics.median(ms),
+        "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+        "rps": len(ms) / wall,
+    }
+
+
+def start_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gateway exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.2)
+    raise SystemExit("gateway did not start")
+
+
+async def run(args: argparse.Namespace, triton_url: str, gateway_url: str, key: str) -> None:
+    import grpc
+    import tritonclient.grpc.aio as triton_aio
+    from tritonclient.grpc import InferInput, InferRequestedOutput
+
+    triton = triton_aio.InferenceServerClient(triton_url)
+    channel = grpc.aio.insecure_channel(gateway_url)
+    stub = pb_grpc.SentimentServiceStub(channel)
+    metadata = (("authorization", f"Bearer {key}"),)
+    outputs = [InferRequestedOutput(n) for n in ("LABEL", "SCORE", "PROBABILITIES")]
+
+    async def direct(text: str) -> object:
+        tensor = InferInput("TEXT", [1, 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[text.encode()]], dtype=np.object_))
+        return await triton.infer("sentiment", [tensor], outputs=outputs, client_timeout=30)
+
+    async def via_gateway(text: str) -> object:
+        return await stub.Predict(pb.PredictRequest(text=text), metadata=metadata, timeout=30)
+
+    texts = sentences(args.requests)
+    await measure(direct, texts[:50], 4)  # warm-up both paths
+    await measure(via_gateway, texts[:50], 4)
+    print(f"{args.requests} requests per run, one SST-2 sentence per call\n")
+    print(f"{'concurrency':>11} {'path':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    for concurrency in (1, 16):
+        results = {}
+        for name, call in (("triton", direct), ("gateway", via_gateway)):
+            results[name] = await measure(call, texts, concurrency)
+            r = results[name]
+            print(f"{concurrency:>11} {name:>8} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps']:8.1f}")
+        added = results["gateway"]["p50"] - results["triton"]["p50"]
+        ratio = results["gateway"]["rps"] / results["triton"]["rps"]
+        print(f"{'':>11} {'gateway':>8} adds {added:.2f} ms p50; throughput ratio {ratio:.0%}\n")
+    await channel.close()
+    await triton.close()
+
+
+def main() -> int:
+    from gateway.db import make_engine, upgrade_database
+    from gateway.keys import ApiKeyStore
+    from sentiment.settings import PipelineSettings
+    from sentiment.tritonserver import TritonServer
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--repository", type=Path, default=Path(PipelineSettings().repository_path())
+    )
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--drift-sample-rate", default="0.1")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as state:
+        engine = make_engine(f"sqlite:///{state}/gateway.db")
+        upgrade_database(engine)
+        key = ApiKeyStore(engine).create("benchmark").token
+        engine.dispose()
+        triton = TritonServer(
+            repository=args.repository,
+            work_dir=Path(state) / "triton",
+            http_port=free_port(),
+            grpc_port=free_port(),
+            metrics_port=free_port(),
+            models=["sentiment_tokenizer", "sentiment_onnx", "sentiment_postprocess", "sentiment"],
+        )
+        port = free_port()
+        env = {
+            **os.environ,
+            "SENTIMENT_STATE_DIR": state,
+            "SENTIMENT_MODEL_REPOSITORY": str(args.repository),
+            "SENTIMENT_GATEWAY_HOST": "127.0.0.1",
+            "SENTIMENT_GATEWAY_PORT": str(port),
+            "SENTIMENT_GATEWAY_METRICS_PORT": str(free_port()),
+            "SENTIMENT_TRITON_GRPC_URL": triton.grpc_url,
+            "SENTIMENT_RATE_LIMIT_PER_SECOND": "1000000",
+            "SENTIMENT_RATE_LIMIT_BURST": "1000000",
+            "SENTIMENT_DRIFT_SAMPLE_RATE": args.drift_sample_rate,
+            "SENTIMENT_LOG_LEVEL": "WARNING",
+        }
+        with triton:
+            gateway = start_gateway(env, port)
+            try:
+                asyncio.run(run(args, triton.grpc_url, f"127.0.0.1:{port}", key))
+            finally:
+                gateway.send_signal(signal.SIGTERM)
+                gateway.wait(60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
