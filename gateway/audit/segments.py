@@ -5,6 +5,7 @@ Layout of the spool folder:
     segment-000000000001.spool   frames: <u32 length><u32 crc32><payload>, appended, fsynced
     segment-000000000002.spool   the active segment (the newest); older ones are sealed
     checkpoint.json              {"segment": s, "offset": o}: everything before is in the DB
+    spool.lock                   held (POSIX lock) by the one process using the spool
 
 Blocking file I/O only; `AuditSpool` calls `write` from one thread and `read`/`commit` from
 another. They share no mutable state: positions travel as arguments, and `commit` deletes
@@ -13,6 +14,7 @@ only segments before the checkpoint, never the active one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -28,6 +30,11 @@ FRAME = struct.Struct("<II")
 MAX_PAYLOAD = 16 * 1024 * 1024
 _SEGMENT = re.compile(r"^segment-(\d{12})\.spool$")
 CHECKPOINT = "checkpoint.json"
+LOCK = "spool.lock"
+
+
+class SpoolLocked(RuntimeError):
+    """Another live process has this spool open."""
 
 
 @dataclass(frozen=True, order=True)
@@ -77,6 +84,7 @@ class SegmentFiles:
         self._active = 0
         self._size = 0
         self._reader: tuple[int, int] | None = None  # (segment, fd) kept open between reads
+        self._lock_fd = -1
 
     def path(self, segment: int) -> Path:
         return self.directory / f"segment-{segment:012d}.spool"
@@ -94,6 +102,7 @@ class SegmentFiles:
         reader skips a torn tail only in sealed segments.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock()
         checkpoint = self._load_checkpoint()
         existing = self.segments()
         for segment in existing:
@@ -113,6 +122,20 @@ class SegmentFiles:
         if scan.corrupt:
             log.warning("audit spool: %d bytes of torn or corrupt frames skipped", scan.corrupt)
         return Recovered(start, durable, scan.consumed, len(scan.payloads))
+
+    def _lock(self) -> None:
+        """One process per spool: a second gateway on the same folder would interleave frames.
+
+        A POSIX lock: the kernel drops it when the process dies, so a crashed gateway
+        never blocks its successor.
+        """
+        self._lock_fd = os.open(self.directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.lockf(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            raise SpoolLocked(f"audit spool {self.directory} is used by another process") from error
 
     def _load_checkpoint(self) -> Position:
         try:
@@ -249,6 +272,7 @@ class SegmentFiles:
 
     def close(self) -> None:
         self._close_reader()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        for fd in (self._fd, self._lock_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._lock_fd = -1
