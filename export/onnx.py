@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import onnx as onnx_lib
+import torch
 from optimum.exporters.onnx import onnx_export_from_model
 from optimum.exporters.onnx.model_configs import BertOnnxConfig
 from optimum.onnxruntime import ORTQuantizer
@@ -59,16 +61,19 @@ def export_onnx(model: PreTrainedModel, path: Path, settings: ExportSettings) ->
     onnx_config = _ONNX_CONFIGS[model_type](model.config, settings)
     with tempfile.TemporaryDirectory(prefix="onnx-export-") as folder:
         try:
-            onnx_export_from_model(
-                model,
-                output=folder,
-                task=TASK,
-                opset=settings.opset,
-                atol=settings.atol,
-                do_validation=True,
-                custom_onnx_configs={"model": onnx_config},
-                device="cpu",
-            )
+            with warnings.catch_warnings():
+                # The same benign constant-scalar TracerWarning as in export.torchscript.
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                onnx_export_from_model(
+                    model,
+                    output=folder,
+                    task=TASK,
+                    opset=settings.opset,
+                    atol=settings.atol,
+                    do_validation=True,
+                    custom_onnx_configs={"model": onnx_config},
+                    device="cpu",
+                )
         except Exception as error:  # Optimum and torch.onnx raise many types
             raise ConversionError(f"ONNX export failed: {error}") from error
         exported = Path(folder) / "model.onnx"
