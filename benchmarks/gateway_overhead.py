@@ -126,6 +126,25 @@ async def run(args: argparse.Namespace, triton_url: str, gateway_url: str, key: 
         print(f"{'':>11} {'gateway':>8} adds {added:.2f} ms p50; throughput ratio {ratio:.0%}\n")
     await channel.close()
     await triton.close()
+    print(breakdown(args.metrics_url))
+
+
+def breakdown(url: str) -> str:
+    """Mean whole-call and Triton-call time as the gateway measured them (all runs)."""
+    import urllib.request
+
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        for name in ("request_seconds", "triton_seconds"):
+            for part in ("sum", "count"):
+                if line.startswith(f"sentiment_gateway_{name}_{part}"):
+                    values[f"{name}_{part}"] = values.get(f"{name}_{part}", 0.0) + float(
+                        line.rsplit(" ", 1)[1]
+                    )
+    total = values["request_seconds_sum"] / max(values["request_seconds_count"], 1) * 1000
+    model = values["triton_seconds_sum"] / max(values["triton_seconds_count"], 1) * 1000
+    return f"inside the gateway: mean call {total:.2f} ms, of which the Triton call {model:.2f} ms"
 
 
 def main() -> int:
@@ -155,14 +174,15 @@ def main() -> int:
             metrics_port=free_port(),
             models=["sentiment_tokenizer", "sentiment_onnx", "sentiment_postprocess", "sentiment"],
         )
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
+        args.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         env = {
             **os.environ,
             "SENTIMENT_STATE_DIR": state,
             "SENTIMENT_MODEL_REPOSITORY": str(args.repository),
             "SENTIMENT_GATEWAY_HOST": "127.0.0.1",
             "SENTIMENT_GATEWAY_PORT": str(port),
-            "SENTIMENT_GATEWAY_METRICS_PORT": str(free_port()),
+            "SENTIMENT_GATEWAY_METRICS_PORT": str(metrics_port),
             "SENTIMENT_TRITON_GRPC_URL": triton.grpc_url,
             "SENTIMENT_RATE_LIMIT_PER_SECOND": "1000000",
             "SENTIMENT_RATE_LIMIT_BURST": "1000000",

@@ -66,7 +66,9 @@ class TextAnalyzer:
 
     def analyze(self, texts: list[str]) -> list[AnalyzedText]:
         results = []
-        for text, encoding in zip(texts, self._tokenizer.encode_batch(texts), strict=True):
+        # encode_batch fans out to a thread pool: not worth it for the few texts of a call.
+        encodings = [self._tokenizer.encode(text) for text in texts]
+        for text, encoding in zip(texts, encodings, strict=True):
             pieces = [
                 i
                 for i, special in zip(encoding.ids, encoding.special_tokens_mask, strict=True)
