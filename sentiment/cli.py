@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the repository and the running server")
     models.add_argument("--json", action="store_true", help="machine-readable output")
     models.set_defaults(handler=_models)
+
+    from gateway import cli as gateway_cli, operator_cli
+
+    gateway_cli.add_commands(commands)  # gateway, predict
+    operator_cli.add_commands(commands)  # keys, audit
     return parser
 
 
