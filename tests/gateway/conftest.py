@@ -22,6 +22,8 @@ from gateway.persistence_settings import PersistenceSettings
 from gateway.server import GatewayServer, open_persistence
 from gateway.settings import GatewaySettings
 from gateway.text import TextAnalyzer
+from sentiment.settings import PipelineSettings
+from sentiment.tritonserver import TritonServer
 
 T = TypeVar("T")
 WORDS = ["good", "bad", "movie", "great", "awful", "the", "a", "was", "film", "fun"]
@@ -166,3 +168,38 @@ def api_key(gateway: RunningGateway) -> str:
 
 def auth(key: str) -> tuple[tuple[str, str]]:
     return (("authorization", f"Bearer {key}"),)
+
+
+@pytest.fixture(scope="session")
+def repository(
+    tiny_run: Any,
+    tiny_model_dir: Path,
+    pipeline_settings: PipelineSettings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    from export.golden import golden_texts
+    from export.metadata import ModelSource
+    from export.run import export_model_dir
+
+    repo = tmp_path_factory.mktemp("gateway-e2e") / "model_repository"
+    source = ModelSource(run_id=tiny_run.run_id)
+    export_model_dir(tiny_model_dir, repo, golden_texts(pipeline_settings.data)[:32], source)
+    return repo
+
+
+def triton_server(repository: Path, work: Path, grpc_port: int | None = None) -> TritonServer:
+    return TritonServer(
+        repository=repository,
+        work_dir=work,
+        http_port=free_port(),
+        grpc_port=grpc_port or free_port(),
+        metrics_port=free_port(),
+        models=["sentiment_tokenizer", "sentiment_onnx", "sentiment_postprocess", "sentiment"],
+        exit_timeout_s=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    with triton_server(repository, tmp_path_factory.mktemp("triton")) as server:
+        yield server

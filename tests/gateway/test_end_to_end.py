@@ -25,47 +25,11 @@ from sqlalchemy.orm import Session
 from gateway.db import AuditRow, DriftRow, make_engine
 from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
 from gateway.text import TextAnalyzer
-from sentiment.settings import PipelineSettings
 from sentiment.tritonserver import TritonServer
-from tests.gateway.conftest import RunningGateway, auth, free_port, gateway_settings
+from tests.gateway.conftest import RunningGateway, auth, free_port, gateway_settings, triton_server
 from tests.gateway.test_properties import ALLOWED, code_of
 
 pytestmark = pytest.mark.triton
-
-
-@pytest.fixture(scope="module")
-def repository(
-    tiny_run: Any,
-    tiny_model_dir: Path,
-    pipeline_settings: PipelineSettings,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    from export.golden import golden_texts
-    from export.metadata import ModelSource
-    from export.run import export_model_dir
-
-    repo = tmp_path_factory.mktemp("gateway-e2e") / "model_repository"
-    source = ModelSource(run_id=tiny_run.run_id)
-    export_model_dir(tiny_model_dir, repo, golden_texts(pipeline_settings.data)[:32], source)
-    return repo
-
-
-def triton_server(repository: Path, work: Path, grpc_port: int | None = None) -> TritonServer:
-    return TritonServer(
-        repository=repository,
-        work_dir=work,
-        http_port=free_port(),
-        grpc_port=grpc_port or free_port(),
-        metrics_port=free_port(),
-        models=["sentiment_tokenizer", "sentiment_onnx", "sentiment_postprocess", "sentiment"],
-        exit_timeout_s=2,
-    )
-
-
-@pytest.fixture(scope="module")
-def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    with triton_server(repository, tmp_path_factory.mktemp("triton")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,177 @@
+"""Process faults of a real gateway (`python -m gateway`) in front of a real Triton.
+
+SIGTERM during load: no in-flight call fails. SIGKILL during load, then a restart on the
+same state: every acknowledged request id is in the audit table exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.db import AuditRow, make_engine, upgrade_database
+from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
+from gateway.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+from gateway.keys import ApiKeyStore
+from sentiment.tritonserver import TritonServer
+from tests.gateway.conftest import auth, free_port
+
+pytestmark = pytest.mark.triton
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class GatewayProcess:
+    def __init__(
+        self, triton_url: str, repository: Path, state: Path, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.env = {
+            **os.environ,
+            "SENTIMENT_STATE_DIR": str(state),
+            "SENTIMENT_MODEL_REPOSITORY": str(repository),
+            "SENTIMENT_GATEWAY_HOST": "127.0.0.1",
+            "SENTIMENT_GATEWAY_PORT": str(self.port),
+            "SENTIMENT_GATEWAY_METRICS_PORT": "0",
+            "SENTIMENT_TRITON_GRPC_URL": triton_url,
+            "SENTIMENT_DRAIN_SECONDS": "20",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = state / "gateway.log"
+
+    def start(self) -> GatewayProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+        )
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        try:
+            grpc.channel_ready_future(channel).result(timeout=60)
+        except grpc.FutureTimeoutError:
+            raise AssertionError(f"gateway not up: {self.log.read_text()[-3000:]}") from None
+        channel.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+    upgrade_database(engine)
+    key = ApiKeyStore(engine).create("faults").token
+    engine.dispose()
+    yield tmp_path, key
+
+
+def load(port: int, key: str, prefix: str, stop: threading.Event, results: dict[str, str]) -> None:
+    """Send Predict calls until `stop`; record each request id's outcome."""
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = pb_grpc.SentimentServiceStub(channel)
+    index = 0
+    while not stop.is_set():
+        request_id = f"{prefix}-{index}"
+        index += 1
+        try:
+            stub.Predict(
+                pb.PredictRequest(text="a fine film", request_id=request_id),
+                metadata=auth(key),
+                timeout=10,
+            )
+            results[request_id] = "OK"
+        except grpc.RpcError as err:
+            results[request_id] = err.code().name
+            if err.code() == grpc.StatusCode.UNAVAILABLE:
+                break  # the server is gone or going: a real client would retry elsewhere
+    channel.close()
+
+
+def run_load(port: int, key: str, seconds: float, action: object) -> dict[str, str]:
+    results: dict[str, str] = {}
+    stop = threading.Event()
+    workers = [
+        threading.Thread(target=load, args=(port, key, f"w{i}", stop, results)) for i in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    time.sleep(seconds)
+    action()  # type: ignore[operator]
+    time.sleep(0.5)
+    stop.set()
+    for worker in workers:
+        worker.join(30)
+    return results
+
+
+def test_sigterm_during_load_fails_no_in_flight_call(
+    triton: TritonServer,
+    repository: Path,
+    state: tuple[Path, str],
+) -> None:
+    folder, key = state
+    gateway = GatewayProcess(triton.grpc_url, repository, folder).start()
+    try:
+        assert gateway.process is not None
+        results = run_load(
+            gateway.port, key, 2.0, lambda: gateway.process.send_signal(signal.SIGTERM)
+        )
+        assert gateway.process.wait(30) == 0
+    finally:
+        gateway.stop()
+    outcomes = set(results.values())
+    assert "OK" in outcomes
+    # Calls in flight at SIGTERM finish OK; later ones are refused (UNAVAILABLE), never cut.
+    assert outcomes <= {"OK", "UNAVAILABLE"}, outcomes
+
+
+def test_sigkill_then_restart_keeps_every_acknowledged_request(
+    triton: TritonServer,
+    repository: Path,
+    state: tuple[Path, str],
+) -> None:
+    folder, key = state
+    gateway = GatewayProcess(triton.grpc_url, repository, folder).start()
+    try:
+        assert gateway.process is not None
+        results = run_load(gateway.port, key, 2.0, lambda: gateway.process.kill())
+        gateway.process.wait(10)
+        acknowledged = {rid for rid, outcome in results.items() if outcome == "OK"}
+        assert acknowledged
+        restarted = GatewayProcess(triton.grpc_url, repository, folder, gateway.port)
+        restarted.start()  # replays the spool on start-up
+        try:
+            engine = make_engine(f"sqlite:///{folder / 'gateway.db'}")
+            deadline = time.monotonic() + 30
+            while True:
+                with Session(engine) as session:
+                    counts = dict(
+                        session.execute(
+                            select(AuditRow.request_id, func.count()).group_by(AuditRow.request_id)
+                        ).all()
+                    )
+                if acknowledged <= set(counts) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            engine.dispose()
+        finally:
+            restarted.stop()
+    finally:
+        gateway.stop()
+    assert acknowledged - set(counts) == set()
+    assert all(counts[rid] == 1 for rid in acknowledged)
