@@ -16,18 +16,6 @@ from typing import Any
 from sentiment.settings import PipelineSettings
 
 METADATA_FILE = "metadata.json"
-# metadata.json keys worth a column, found at the top level or one level down.
-SUMMARY_KEYS = (
-    "mlflow_run_id",
-    "mlflow_model_name",
-    "mlflow_model_version",
-    "parity_max_abs_diff",
-    "parity_label_agreement",
-    "max_abs_diff",
-    "label_agreement",
-    "exported_at",
-    "created_at",
-)
 
 
 @dataclass(frozen=True)
@@ -40,9 +28,9 @@ class RepositoryVersion:
     metadata: dict[str, Any]
     """The version's metadata.json ({} when absent or unreadable)."""
 
-    def summary(self) -> dict[str, Any]:
-        """The metadata values worth showing in a table (run id, model version, parity)."""
-        return summarize_metadata(self.metadata)
+    def summary(self, model: str) -> dict[str, Any]:
+        """The metadata values worth a column (MLflow source, this model's parity)."""
+        return summarize_metadata(model, self.metadata)
 
 
 @dataclass(frozen=True)
@@ -110,16 +98,30 @@ def complete_version(models: list[RepositoryModel]) -> int | None:
     return max(common) if common else None
 
 
-def summarize_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """Pick SUMMARY_KEYS from metadata, searching nested dicts one level down."""
-    summary: dict[str, Any] = {}
-    scopes = [metadata, *(v for v in metadata.values() if isinstance(v, dict))]
-    for key in SUMMARY_KEYS:
-        for scope in scopes:
-            if key in scope and not isinstance(scope[key], dict | list):
-                summary[key] = scope[key]
-                break
-    return summary
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def summarize_metadata(model: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    """MLflow run/model/version, creation time and `model`'s parity from a metadata.json.
+
+    Accepts the export's nested layout (`mlflow: {run_id, ...}`, `parity: {models: {...}}`)
+    and the flat `mlflow_*` / `parity_*` names rendered into config parameters.
+    """
+    mlflow = _mapping(metadata.get("mlflow"))
+    parity = _mapping(metadata.get("parity"))
+    own = _mapping(_mapping(parity.get("models")).get(model))
+    summary = {
+        "mlflow_run_id": metadata.get("mlflow_run_id", mlflow.get("run_id")),
+        "mlflow_model_name": metadata.get("mlflow_model_name", mlflow.get("model_name")),
+        "mlflow_model_version": metadata.get("mlflow_model_version", mlflow.get("model_version")),
+        "created_at": metadata.get("created_at"),
+        "parity_max_abs_diff": metadata.get("parity_max_abs_diff", own.get("max_abs_diff")),
+        "parity_label_agreement": metadata.get(
+            "parity_label_agreement", own.get("label_agreement")
+        ),
+    }
+    return {key: value for key, value in summary.items() if value is not None}
 
 
 def _model_kind(folder: Path) -> str:
@@ -197,6 +199,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line.format(*header).rstrip(), *(line.format(*row).rstrip() for row in rows)]
 
 
+def _number(value: Any) -> str:
+    return f"{value:.2e}" if isinstance(value, float) else "-"
+
+
 def render(report: Inventory) -> str:
     """A plain-text view: repository table, then server table."""
     repository, server = report.repository, report.server
@@ -205,7 +211,7 @@ def render(report: Inventory) -> str:
     rows = []
     for model in repository.models:
         newest = model.latest
-        summary = newest.summary() if newest else {}
+        summary = newest.summary(model.name) if newest else {}
         rows.append(
             [
                 model.name,
@@ -213,7 +219,7 @@ def render(report: Inventory) -> str:
                 ",".join(str(v.version) for v in model.versions) or "-",
                 str(summary.get("mlflow_model_version", "-")),
                 str(summary.get("mlflow_run_id", "-"))[:12],
-                str(summary.get("parity_max_abs_diff", summary.get("max_abs_diff", "-"))),
+                _number(summary.get("parity_max_abs_diff")),
             ]
         )
     if rows:

@@ -17,6 +17,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -329,28 +330,40 @@ def load_models(
     """Ask a running Triton to (re)load `models`; [] when no server answers at the URL.
 
     Triton reloads a model in place (the old version serves until the new one is
-    ready), so a newly published version goes live without a restart. Ensembles load
-    last so they see their steps' new versions. Raises TritonServerError when a model
-    fails to load.
+    ready), so a newly published version goes live without a restart. The steps load in
+    parallel, ensembles after them so they see their steps' new versions. Returns the
+    names in load order; raises TritonServerError when a model fails to load.
     """
+    import tritonclient.http as httpclient
+
+    address = url or settings.http_url()
+    repository = Path(settings.repository_path())
+    names = list(models)
+    ensembles = [name for name in names if _is_ensemble(repository, name)]
+    steps = [name for name in names if name not in ensembles]
+    probe = httpclient.InferenceServerClient(address, network_timeout=10.0)
+    try:
+        probe.is_server_live()
+    except Exception:  # nothing listening: nothing to reload
+        return []
+    finally:
+        probe.close()
+    with ThreadPoolExecutor(max_workers=max(1, len(steps))) as pool:
+        list(pool.map(lambda name: _load_one(address, name), steps))
+    for name in ensembles:
+        _load_one(address, name)
+    return [*steps, *ensembles]
+
+
+def _load_one(url: str, name: str) -> None:
     import tritonclient.http as httpclient
     from tritonclient.utils import InferenceServerException
 
-    repository = Path(settings.repository_path())
-    names = sorted(models, key=lambda name: _is_ensemble(repository, name))
-    client = httpclient.InferenceServerClient(url or settings.http_url(), network_timeout=300.0)
+    # One client per call: the HTTP client is not safe to share between threads.
+    client = httpclient.InferenceServerClient(url, network_timeout=600.0)
     try:
-        try:
-            client.is_server_live()
-        except Exception:  # nothing listening: nothing to reload
-            return []
-        loaded = []
-        for name in names:
-            try:
-                client.load_model(name)
-            except InferenceServerException as err:
-                raise TritonServerError(f"Triton failed to load {name}: {err}") from err
-            loaded.append(name)
-        return loaded
+        client.load_model(name)
+    except InferenceServerException as err:
+        raise TritonServerError(f"Triton failed to load {name}: {err}") from err
     finally:
         client.close()
