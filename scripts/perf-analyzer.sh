@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# perf_analyzer (tritonclient 2.51 wheel) against the running `sentiment` ensemble, fed
+# with the 872 SST-2 dev sentences. Extra arguments go to perf_analyzer, for example:
+#   scripts/perf-analyzer.sh --concurrency-range 1:8:2 --measurement-interval 5000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec .venv/bin/python -m sentiment.perf "$@"
