@@ -9,6 +9,7 @@ log; a successful one only returns once its record is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -102,6 +103,14 @@ class PredictionService:
                 await self._audit(call, received, caller, texts, result, None)
         except GatewayError as error:
             await self._audit_refusal(call, received, request_id, caller, texts, error)
+            raise
+        except asyncio.CancelledError:
+            # The caller went away (or the server cancelled the call): still an outcome.
+            record = self._record(
+                call, received, request_id, caller, texts, "CANCELLED", "cancelled", []
+            )
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.audit.append(record))
             raise
         except Exception as error:
             log.exception("unexpected error serving request %s", request_id)
