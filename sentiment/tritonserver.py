@@ -97,6 +97,11 @@ def build_backend_directory(
     return target
 
 
+def is_remote(repository: Path | str) -> bool:
+    """True for a cloud repository URL that Triton opens itself (s3://, gs://, as://)."""
+    return str(repository).startswith(("s3://", "gs://", "as://"))
+
+
 def has_gpu() -> bool:
     """True when an NVIDIA GPU is visible (device node or a working nvidia-smi)."""
     if Path("/dev/nvidia0").exists():
@@ -126,7 +131,8 @@ def repository_models(repository: Path) -> list[str]:
 class TritonServer:
     """One tritonserver process on a local model repository (a context manager)."""
 
-    repository: Path
+    repository: Path | str
+    """A local folder, or a cloud URL (s3://, gs://, as://) that Triton reads itself."""
     work_dir: Path
     """Holds `backends/` and, unless `log_file` says otherwise, `tritonserver.log`."""
     http_port: int = 8000
@@ -147,8 +153,9 @@ class TritonServer:
     @classmethod
     def from_settings(cls, settings: PipelineSettings, **overrides: object) -> TritonServer:
         """A server on the settings' repository, ports and state dir."""
+        location = settings.repository_path()
         values: dict[str, object] = {
-            "repository": Path(settings.repository_path()),
+            "repository": location if is_remote(location) else Path(location),
             "work_dir": settings.state_dir / "triton",
             "http_port": settings.triton_http_port,
             "grpc_port": settings.triton_grpc_port,
@@ -175,7 +182,12 @@ class TritonServer:
         config_name = self.config_name
         if config_name is None and not has_gpu():
             config_name = CPU_CONFIG_NAME
-        models = repository_models(self.repository) if self.models is None else self.models
+        if self.models is not None:
+            models = list(self.models)
+        elif is_remote(self.repository):
+            models = ["*"]  # explicit mode's "load everything" for a repository we cannot list
+        else:
+            models = repository_models(Path(self.repository))
         args = [
             str(self.installation.binary),
             f"--model-repository={self.repository}",
@@ -213,7 +225,7 @@ class TritonServer:
         """Launch the process (does not wait for readiness)."""
         if self.process is not None and self.process.poll() is None:
             raise TritonServerError("this TritonServer is already running")
-        if not self.repository.is_dir():
+        if not is_remote(self.repository) and not Path(self.repository).is_dir():
             raise TritonServerError(f"model repository {self.repository} does not exist")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         command = self.command()
@@ -319,7 +331,10 @@ def serve(settings: PipelineSettings) -> int:
             signal.signal(sig, handler)
 
 
-def _is_ensemble(repository: Path, name: str) -> bool:
+def _is_ensemble(location: str, name: str) -> bool:
+    if is_remote(location):
+        return name == "sentiment"  # cannot read a remote config: the project's ensemble
+    repository = Path(location)
     configs = [repository / name / "config.pbtxt", *(repository / name / "configs").glob("*")]
     return any(path.is_file() and 'platform: "ensemble"' in path.read_text() for path in configs)
 
@@ -337,9 +352,9 @@ def load_models(
     import tritonclient.http as httpclient
 
     address = url or settings.http_url()
-    repository = Path(settings.repository_path())
+    location = settings.repository_path()
     names = list(models)
-    ensembles = [name for name in names if _is_ensemble(repository, name)]
+    ensembles = [name for name in names if _is_ensemble(location, name)]
     steps = [name for name in names if name not in ensembles]
     probe = httpclient.InferenceServerClient(address, network_timeout=10.0)
     try:
