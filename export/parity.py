@@ -41,11 +41,13 @@ class ModelParity:
     def check(self) -> None:
         """Raise ParityError naming the first measure that misses its tolerance."""
         if self.max_abs_tolerance is not None and not self.max_abs_diff <= self.max_abs_tolerance:
-            raise ParityError(self.model, "max abs logit diff", self.max_abs_diff,
-                              self.max_abs_tolerance)
+            raise ParityError(
+                self.model, "max abs logit diff", self.max_abs_diff, self.max_abs_tolerance
+            )
         if self.label_agreement < self.required_agreement:
-            raise ParityError(self.model, "label agreement", self.label_agreement,
-                              self.required_agreement)
+            raise ParityError(
+                self.model, "label agreement", self.label_agreement, self.required_agreement
+            )
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,13 @@ def check_parity(exported: ExportedModel, texts: Sequence[str]) -> ParityReport:
     reference = np.zeros((len(texts), len(exported.labels)), dtype=np.float32)
     outputs = {name: np.zeros_like(reference) for name in candidates}
     batches = list(
-        serving_batches(tokenizer, texts, settings.length_buckets, exported.max_length,
-                        settings.parity_batch_size)
+        serving_batches(
+            tokenizer,
+            texts,
+            settings.length_buckets,
+            exported.max_length,
+            settings.parity_batch_size,
+        )
     )
     for batch in batches:
         reference[batch.indices] = eager(batch.input_ids, batch.attention_mask)

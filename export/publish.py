@@ -121,13 +121,14 @@ def _locked(repository: Path) -> Iterator[None]:
         os.close(handle)  # closing releases the lock
 
 
-def _stage_version(
-    exported: ExportedModel, templates: Path, model: str, target: Path
-) -> None:
+def _stage_version(exported: ExportedModel, templates: Path, model: str, target: Path) -> None:
     """Write a model's version files (all but metadata.json) into `target`."""
     target.mkdir(parents=True)
-    sources = {ONNX: exported.onnx, ONNX_INT8: exported.onnx_int8,
-               TORCHSCRIPT: exported.torchscript}
+    sources = {
+        ONNX: exported.onnx,
+        ONNX_INT8: exported.onnx_int8,
+        TORCHSCRIPT: exported.torchscript,
+    }
     if model in sources:
         shutil.copy2(sources[model], target / MODEL_FILE[model])
     if model in PYTHON_MODELS:

@@ -103,4 +103,3 @@ def _log_parity(client: MlflowClient, run_id: str, published: PublishedVersion) 
         client.set_tag(run_id, "exported_version", str(published.version))
     except MlflowException:
         log.warning("could not log parity results to MLflow run %s", run_id, exc_info=True)
-

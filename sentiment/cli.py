@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output")
     models.set_defaults(handler=_models)
 
-    from gateway import cli as gateway_cli, operator_cli
+    from gateway import cli as gateway_cli
+    from gateway import operator_cli
 
     gateway_cli.add_commands(commands)  # gateway, predict
     operator_cli.add_commands(commands)  # keys, audit

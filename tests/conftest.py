@@ -13,8 +13,8 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use their own embedded stor
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from sentiment.settings import PipelineSettings  # noqa: E402
-from training.run import TrainResult, train  # noqa: E402
+from sentiment.settings import PipelineSettings
+from training.run import TrainResult, train
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,9 @@ def tiny_run(pipeline_settings: PipelineSettings) -> TrainResult:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tiny_run: TrainResult, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def tiny_model_dir(
+    tiny_run: TrainResult, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
     """The tiny run's model artifact folder (HF model + tokenizer + pipeline.json)."""
     import mlflow
 

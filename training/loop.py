@@ -42,17 +42,35 @@ def tokenize(split: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int
     )
 
 
+def length_grouped_batches(
+    lengths: list[int], batch_size: int, seed: int, group: int = 50
+) -> list[list[int]]:
+    """Seeded batches of similar-length examples, in random order.
+
+    Indices are shuffled, cut into groups of `group` batches, sorted by length inside each
+    group, then batched; the batches are shuffled again. Padding to each batch's longest
+    example then wastes little compute (SST-2 phrases run from 1 to ~50 tokens), while the
+    order stays random. The same seed always gives the same batches, so a resumed run
+    skips exactly the batches it had trained on.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    span = batch_size * group
+    batches: list[list[int]] = []
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lambda i: lengths[i], reverse=True)
+        batches.extend(
+            [int(i) for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size)
+        )
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def _loader(
-    encoded: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: int, shuffle_seed: int | None
+    encoded: Dataset, tokenizer: PreTrainedTokenizerBase, batches: list[list[int]]
 ) -> DataLoader:
-    generator = None
-    if shuffle_seed is not None:
-        generator = torch.Generator().manual_seed(shuffle_seed)
     return DataLoader(
         encoded.with_format("torch"),
-        batch_size=batch_size,
-        shuffle=shuffle_seed is not None,
-        generator=generator,
+        batch_sampler=batches,
         collate_fn=DataCollatorWithPadding(tokenizer),  # pads each batch to its own longest
     )
 
@@ -92,6 +110,7 @@ def fit(
     Resumes from `checkpoint` when it holds a state of the same configuration.
     """
     encoded = tokenize(train, tokenizer, config.max_length)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     steps_per_epoch = -(-len(encoded) // config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     no_decay = ("bias", "LayerNorm.weight")
@@ -124,10 +143,9 @@ def fit(
     examples = 0
     progress = tqdm(total=total_steps, initial=step, desc=f"train[{config.preset}]", unit="step")
     for epoch in range(step // steps_per_epoch, config.epochs):
-        loader = _loader(encoded, tokenizer, config.batch_size, shuffle_seed=config.seed + epoch)
-        for index, batch in enumerate(loader):
-            if epoch * steps_per_epoch + index < step:
-                continue  # already trained before the resume
+        batches = length_grouped_batches(lengths, config.batch_size, config.seed + epoch)
+        done = step - epoch * steps_per_epoch  # batches of this epoch trained before a resume
+        for batch in _loader(encoded, tokenizer, batches[done:]):
             loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

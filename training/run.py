@@ -71,9 +71,7 @@ def train(
         dev_labels = np.array(dev_split["label"])
         probabilities = predict_probabilities(model, tokenizer, dev_texts, config.max_length)
         scores = classification_metrics(dev_labels, probabilities.argmax(axis=1))
-        mlflow.log_metrics(
-            {"dev_accuracy": scores["accuracy"], "dev_f1": scores["f1"], **summary}
-        )
+        mlflow.log_metrics({"dev_accuracy": scores["accuracy"], "dev_f1": scores["f1"], **summary})
         mlflow.log_dict(
             {"labels": list(LABELS), "rows_are_true_labels": scores["confusion_matrix"]},
             "evaluation/confusion_matrix.json",

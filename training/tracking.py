@@ -23,7 +23,9 @@ def connect(settings: PipelineSettings) -> MlflowClient:
     if client.get_experiment_by_name(EXPERIMENT) is None:
         # The embedded store keeps artifacts beside it; a remote server chooses its own.
         local = uri == PipelineSettings(state_dir=settings.state_dir).tracking_uri()
-        client.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root() if local else None)
+        client.create_experiment(
+            EXPERIMENT, artifact_location=settings.artifact_root() if local else None
+        )
     mlflow.set_experiment(EXPERIMENT)
     return client
 

@@ -27,9 +27,7 @@ def test_onnx_graphs_take_ids_and_mask_with_dynamic_axes(exported: ExportedModel
         assert list(inputs) == ["input_ids", "attention_mask"]  # no token_type_ids
         assert all(i.type == "tensor(int64)" for i in inputs.values())
         assert all(i.shape == ["batch_size", "sequence_length"] for i in inputs.values())
-        assert [(o.name, o.shape) for o in session.get_outputs()] == [
-            ("logits", ["batch_size", 2])
-        ]
+        assert [(o.name, o.shape) for o in session.get_outputs()] == [("logits", ["batch_size", 2])]
         ones = np.ones((3, 32), np.int64)
         feed = {"input_ids": ones, "attention_mask": ones}
         assert session.run(None, feed)[0].shape == (3, 2)

@@ -18,7 +18,7 @@ def test_local_sst2_is_read_where_it_lies(pipeline_settings: PipelineSettings) -
 
 
 def test_missing_files_name_the_path(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="train.tsv"):
+    with pytest.raises(FileNotFoundError, match=r"train\.tsv"):
         load_sst2(str(tmp_path))
 
 
