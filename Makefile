@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup run model test test-all lint bench-perf clean
+.PHONY: help setup run model test test-all lint proto bench-perf bench-gateway clean
 
 help:
-	@echo "make run    - set up, train+export a model if none is published, serve it on Triton"
+	@echo "make run    - set up, train+export a model if none is published, serve Triton + gateway"
 	@echo "make test   - set up, run the default test suite (no slow/gpu tests)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench-perf - perf_analyzer load test of the running ensemble with SST-2 sentences"
@@ -38,7 +38,7 @@ model: setup
 	fi
 
 run: model
-	$(BIN)/sentiment triton
+	$(BIN)/sentiment up
 
 test: setup
 	$(BIN)/python -m pytest
@@ -49,10 +49,19 @@ test-all: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy sentiment training export
+	$(BIN)/mypy sentiment training export gateway
+	$(BIN)/buf lint
+	$(BIN)/python scripts/gen_proto.py --check
+
+# Regenerate gateway/generated/ from proto/ (committed; `make lint` fails when stale).
+proto: setup
+	$(BIN)/python scripts/gen_proto.py
 
 bench-perf: setup
 	scripts/perf-analyzer.sh
+
+bench-gateway: setup
+	$(BIN)/python benchmarks/gateway_overhead.py
 
 clean:
 	rm -rf .state

@@ -37,6 +37,11 @@ def add_commands(subparsers: Any) -> None:
 
 def run_gateway(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
     """Serve until SIGTERM/SIGINT; 2 on a configuration error."""
+    return serve_gateway(pipeline_settings)
+
+
+def serve_gateway(pipeline_settings: Any = None, **overrides: Any) -> int:
+    """Build the gateway from its settings (plus `overrides`) and serve until signalled."""
     from gateway.persistence_settings import PersistenceSettings
     from gateway.server import GatewayServer, open_persistence, serve_until_signalled
     from gateway.settings import load_settings
@@ -44,7 +49,7 @@ def run_gateway(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
     from sentiment.settings import PipelineSettings
 
     try:
-        settings = load_settings()
+        settings = load_settings(**overrides)
         persistence_settings = PersistenceSettings()
         pipeline = pipeline_settings or PipelineSettings()
         analyzer = (

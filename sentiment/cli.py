@@ -74,6 +74,12 @@ def _triton(args: argparse.Namespace, settings: PipelineSettings) -> int:
     return serve(settings)
 
 
+def _up(args: argparse.Namespace, settings: PipelineSettings) -> int:
+    from sentiment.stack import up
+
+    return up(settings)
+
+
 def _models(args: argparse.Namespace, settings: PipelineSettings) -> int:
     from sentiment.inventory import inventory, render
 
@@ -112,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     triton = commands.add_parser("triton", help="run Triton on the model repository")
     triton.set_defaults(handler=_triton)
+
+    up = commands.add_parser("up", help="run Triton and the gateway, with a local API key")
+    up.set_defaults(handler=_up)
 
     models = commands.add_parser("models", help="list the repository and the running server")
     models.add_argument("--json", action="store_true", help="machine-readable output")
