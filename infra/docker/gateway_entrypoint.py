@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Entry point of the gateway image: `sentiment ARGS...`, with the database URL assembled.
+
+On ECS the database password comes from the RDS-managed Secrets Manager secret as its own
+variable; `SENTIMENT_DATABASE_URL` needs it inside a URL. When that URL is unset and
+SENTIMENT_DB_HOST, SENTIMENT_DB_USER and SENTIMENT_DB_PASSWORD are set, this builds
+`postgresql+psycopg2://user:password@host:port/name?sslmode=require` (password URL-quoted)
+and then replaces itself with `sentiment`. Nothing is printed: the URL holds a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from urllib.parse import quote
+
+
+def database_url(env: dict[str, str]) -> str | None:
+    host, user, password = (env.get(f"SENTIMENT_DB_{k}") for k in ("HOST", "USER", "PASSWORD"))
+    if not (host and user and password):
+        return None
+    port = env.get("SENTIMENT_DB_PORT", "5432")
+    name = env.get("SENTIMENT_DB_NAME", "sentiment")
+    sslmode = env.get("SENTIMENT_DB_SSLMODE", "require")
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"postgresql+psycopg2://{credentials}@{host}:{port}/{name}?sslmode={sslmode}"
+
+
+def main() -> None:
+    env = dict(os.environ)
+    if not env.get("SENTIMENT_DATABASE_URL"):
+        url = database_url(env)
+        if url is not None:
+            os.environ["SENTIMENT_DATABASE_URL"] = url
+    os.environ.pop("SENTIMENT_DB_PASSWORD", None)
+    os.execvp("sentiment", ["sentiment", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# The model pipeline job: `sentiment train` -> `sentiment export` -> publish a release of
+# the Triton model repository to S3 (infra/scripts/publish-model-release.sh).
+# Build from the repository root:
+#   docker build -f infra/docker/pipeline.Dockerfile -t sentiment-pipeline .
+# Run (ECS task or any Docker host with AWS credentials), e.g.
+#   docker run --rm -e SENTIMENT_MLFLOW_TRACKING_URI=http://mlflow:5000 \
+#     sentiment-pipeline release s3://<models-bucket>/releases <release-id>
+# torch is the CPU wheel by default (the pinned version in pyproject.toml); pass
+# --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 for GPU training.
+ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm
+FROM ${PYTHON_IMAGE}
+ARG UID=10001
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    SENTIMENT_STATE_DIR=/work/state \
+    SENTIMENT_MODEL_REPOSITORY=/work/state/model_repository
+WORKDIR /opt/sentiment
+COPY pyproject.toml README.md ./
+COPY sentiment ./sentiment
+COPY training ./training
+COPY export ./export
+COPY gateway ./gateway
+COPY model_repository ./model_repository
+COPY backends ./backends
+RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" --extra-index-url https://pypi.org/simple "torch==2.13.0" \
+    && pip install --no-cache-dir . "awscli==1.46.3" "boto3==1.44.8"
+COPY --chmod=0755 infra/scripts/publish-model-release.sh /usr/local/bin/publish-model-release
+COPY --chmod=0755 infra/scripts/pipeline-job.sh /usr/local/bin/sentiment-pipeline-job
+RUN mkdir -p /work/state && chown -R ${UID}:${UID} /work
+USER ${UID}:${UID}
+WORKDIR /work
+ENTRYPOINT ["/usr/local/bin/sentiment-pipeline-job"]
+CMD ["--help"]

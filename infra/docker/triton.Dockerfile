@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# NVIDIA Triton for the sentiment model repository (GPU configs by default).
+# Build from the repository root:
+#   docker build -f infra/docker/triton.Dockerfile -t sentiment-triton .
+# NGC 24.10 ships Triton 2.51.0: the same server, Python-backend stub protocol and client
+# version (tritonclient 2.51.0) the project tests against with the nvidia-pytriton wheel.
+# Its native onnxruntime (ORT 1.19) and pytorch backends replace the project's CPU
+# Python-based ones, so the repository is served unchanged.
+# Run with a sized /dev/shm: the Python tokenizer model exchanges tensors through it
+#   docker run --gpus all --shm-size=1g -e TRITON_MODEL_REPOSITORY=s3://bucket/models ...
+FROM nvcr.io/nvidia/tritonserver:24.10-py3
+
+# The Python models (tokenizer, post-processing) import numpy and tokenizers; they run in
+# the stub's embedded interpreter, which uses this image's python3 site-packages.
+COPY infra/docker/triton-requirements.txt /opt/sentiment/triton-requirements.txt
+RUN python3 -m pip install --no-cache-dir -r /opt/sentiment/triton-requirements.txt \
+    && python3 -c "import numpy, tokenizers; assert numpy.__version__.startswith('1.')"
+COPY --chmod=0755 infra/docker/triton-entrypoint.sh /usr/local/bin/sentiment-triton
+
+ENV TRITON_MODEL_REPOSITORY=/models \
+    TRITON_EXIT_TIMEOUT_SECS=30
+# triton-server (uid 1000) is the unprivileged user the NGC image provides.
+USER 1000:1000
+EXPOSE 8000 8001 8002
+HEALTHCHECK --interval=15s --timeout=5s --start-period=180s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=4)"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/sentiment-triton"]
