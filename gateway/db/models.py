@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, MetaData, String, Text, func, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -89,3 +101,25 @@ class DriftRow(Base):
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(64))
     mlflow_run_id: Mapped[str] = mapped_column(String(64))
+
+
+class DriftResultRow(Base):
+    """One run of the drift job (`monitoring.job`) over a window of drift samples."""
+
+    __tablename__ = "drift_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    computed_at: Mapped[datetime] = mapped_column(index=True)
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    samples: Mapped[int] = mapped_column(Integer)
+    dataset_drift: Mapped[bool | None] = mapped_column(Boolean)
+    """None: too few samples in the window to tell (see `reason`)."""
+    prediction_drift: Mapped[bool | None] = mapped_column(Boolean)
+    drift_share: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    reference_run_id: Mapped[str | None] = mapped_column(String(64))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Per feature: Evidently's score, method, threshold and drift verdict."""
+    report_path: Mapped[str | None] = mapped_column(Text)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
