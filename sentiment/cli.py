@@ -128,9 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from gateway import cli as gateway_cli
     from gateway import operator_cli
+    from monitoring import cli as monitoring_cli
 
     gateway_cli.add_commands(commands)  # gateway, predict
     operator_cli.add_commands(commands)  # keys, audit
+    monitoring_cli.add_commands(commands)  # drift
     return parser
 
 

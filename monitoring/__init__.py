@@ -1,0 +1,1 @@
+"""Monitoring: the drift job (`sentiment drift`), Prometheus rules and Grafana dashboards."""
