@@ -6,9 +6,8 @@
 # place it needs is the state volume (/var/lib/sentiment: audit spool) and /tmp.
 # No secrets are baked in: SENTIMENT_DATABASE_URL, SENTIMENT_API_KEY_PEPPER and TLS files
 # come from the environment (ECS: Secrets Manager) at run time.
-ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
+FROM python:3.11.10-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
@@ -25,7 +24,7 @@ COPY export ./export
 RUN pip install --no-cache-dir --no-deps . \
     && python -c "import gateway.server, sentiment.cli"
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11.10-slim-bookworm AS runtime
 ARG UID=10001
 # DL3064 flags the name TOKENIZERS_PARALLELISM (it contains "TOKEN"); it holds no secret.
 # hadolint ignore=DL3064

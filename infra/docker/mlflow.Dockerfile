@@ -3,8 +3,7 @@
 #   docker build -f infra/docker/mlflow.Dockerfile -t sentiment-mlflow .
 # Backend store and artifact destination are arguments (local stack: SQLite + a volume;
 # AWS: PostgreSQL + s3://<mlflow-artifacts-bucket>); nothing secret is baked in.
-ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm
-FROM ${PYTHON_IMAGE}
+FROM python:3.11.10-slim-bookworm
 ARG UID=10001
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 RUN pip install --no-cache-dir "mlflow==3.17.2" "psycopg2-binary==2.9.13" "boto3==1.44.8" \

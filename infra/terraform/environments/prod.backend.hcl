@@ -1,0 +1,6 @@
+# terraform init -backend-config=environments/prod.backend.hcl
+bucket       = "sentiment-terraform-state-111122223333"
+key          = "sentiment/prod/terraform.tfstate"
+region       = "us-east-1"
+encrypt      = true
+use_lockfile = true

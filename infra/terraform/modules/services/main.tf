@@ -1,0 +1,308 @@
+# Triton on GPU instances (EC2 capacity provider) and the gateway on Fargate, each its own
+# ECS service with rolling deployments, circuit-breaker rollback and target-tracking
+# autoscaling. The gateway finds Triton through Cloud Map (triton.<namespace>:8001).
+locals {
+  release_uri      = "s3://${var.models_bucket}/releases/${var.model_release}"
+  triton_address   = "triton.${aws_service_discovery_private_dns_namespace.main.name}:8001"
+  container_logs   = { for key in ["triton", "gateway"] : key => "/${var.name}/${key}" }
+  gateway_uid      = "10001"
+  triton_uid       = "1000"
+  model_sync_paths = "/models/sentiment_tokenizer"
+}
+
+resource "aws_cloudwatch_log_group" "containers" {
+  for_each          = local.container_logs
+  name              = each.value
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_ecs_task_definition" "triton" {
+  family                   = "${var.name}-triton"
+  requires_compatibilities = ["EC2"]
+  network_mode             = "awsvpc"
+  cpu                      = var.triton_cpu
+  memory                   = var.triton_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.triton.arn
+
+  # Triton copies an s3:// repository to a local temp folder; the root fs stays read-only.
+  volume {
+    name = "tmp"
+  }
+
+  container_definitions = jsonencode([{
+    name                   = "triton"
+    image                  = var.triton_image
+    essential              = true
+    user                   = "${local.triton_uid}:${local.triton_uid}"
+    readonlyRootFilesystem = true
+    privileged             = false
+    resourceRequirements   = [{ type = "GPU", value = "1" }]
+    linuxParameters = {
+      sharedMemorySize   = var.triton_shm_mib
+      initProcessEnabled = true
+    }
+    ulimits = [
+      { name = "memlock", softLimit = -1, hardLimit = -1 },
+      { name = "stack", softLimit = 67108864, hardLimit = 67108864 },
+    ]
+    portMappings = [
+      { containerPort = 8000, protocol = "tcp", name = "http" },
+      { containerPort = 8001, protocol = "tcp", name = "grpc" },
+      { containerPort = 8002, protocol = "tcp", name = "metrics" },
+    ]
+    environment = [
+      { name = "TRITON_MODEL_REPOSITORY", value = local.release_uri },
+      { name = "TRITON_EXIT_TIMEOUT_SECS", value = "60" },
+      { name = "AWS_DEFAULT_REGION", value = var.region },
+      { name = "AWS_REGION", value = var.region },
+    ]
+    mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+    healthCheck = {
+      command     = ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=4)"]
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = 300
+    }
+    stopTimeout = 120
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.containers["triton"].name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "triton"
+      }
+    }
+  }])
+}
+
+resource "aws_ecs_service" "triton" {
+  name                               = "${var.name}-triton"
+  cluster                            = var.cluster_arn
+  task_definition                    = aws_ecs_task_definition.triton.arn
+  desired_count                      = var.triton_desired_count
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+
+  capacity_provider_strategy {
+    capacity_provider = var.gpu_capacity_provider
+    weight            = 1
+  }
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.triton.id]
+    assign_public_ip = false
+  }
+
+  ordered_placement_strategy {
+    type  = "spread"
+    field = "attribute:ecs.availability-zone"
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  service_registries {
+    registry_arn = aws_service_discovery_service.main["triton"].arn
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count] # owned by autoscaling
+  }
+}
+
+resource "aws_ecs_task_definition" "gateway" {
+  family                   = "${var.name}-gateway"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.gateway_cpu
+  memory                   = var.gateway_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.gateway.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  # Writable places of a read-only root filesystem: audit spool, served tokenizer, /tmp.
+  volume {
+    name = "state"
+  }
+  volume {
+    name = "models"
+  }
+  volume {
+    name = "tmp"
+  }
+
+  container_definitions = jsonencode([
+    {
+      # Copies the release's tokenizer model, which the gateway uses to validate and
+      # count tokens exactly like the served model; exits before the gateway starts.
+      name                   = "model-sync"
+      image                  = var.model_sync_image
+      essential              = false
+      user                   = "${local.gateway_uid}:${local.gateway_uid}"
+      readonlyRootFilesystem = true
+      privileged             = false
+      command                = ["s3", "sync", "${local.release_uri}/sentiment_tokenizer", local.model_sync_paths, "--only-show-errors"]
+      environment            = [{ name = "HOME", value = "/tmp" }, { name = "AWS_REGION", value = var.region }]
+      mountPoints = [
+        { sourceVolume = "models", containerPath = "/models", readOnly = false },
+        { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+      ]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.containers["gateway"].name
+          awslogs-region        = var.region
+          awslogs-stream-prefix = "model-sync"
+        }
+      }
+    },
+    {
+      name                   = "gateway"
+      image                  = var.gateway_image
+      essential              = true
+      user                   = "${local.gateway_uid}:${local.gateway_uid}"
+      readonlyRootFilesystem = true
+      privileged             = false
+      command                = ["gateway"]
+      dependsOn              = [{ containerName = "model-sync", condition = "SUCCESS" }]
+      linuxParameters        = { initProcessEnabled = true }
+      portMappings = [
+        { containerPort = 50051, protocol = "tcp", name = "grpc" },
+        { containerPort = 9102, protocol = "tcp", name = "metrics" },
+      ]
+      environment = [
+        { name = "SENTIMENT_TRITON_GRPC_URL", value = local.triton_address },
+        { name = "SENTIMENT_MODEL_REPOSITORY", value = "/models" },
+        { name = "SENTIMENT_STATE_DIR", value = "/var/lib/sentiment" },
+        { name = "SENTIMENT_AUDIT_SPOOL_DIR", value = "/var/lib/sentiment/audit-spool" },
+        { name = "SENTIMENT_DB_HOST", value = var.db_host },
+        { name = "SENTIMENT_DB_PORT", value = tostring(var.db_port) },
+        { name = "SENTIMENT_DB_NAME", value = var.db_name },
+        { name = "SENTIMENT_DB_USER", value = var.db_username },
+        { name = "SENTIMENT_DB_SSLMODE", value = "require" },
+        { name = "SENTIMENT_DRAIN_SECONDS", value = "20" },
+      ]
+      secrets = [
+        { name = "SENTIMENT_DB_PASSWORD", valueFrom = "${var.db_secret_arn}:password::" },
+        { name = "SENTIMENT_API_KEY_PEPPER", valueFrom = aws_secretsmanager_secret.api_key_pepper.arn },
+      ]
+      mountPoints = [
+        { sourceVolume = "state", containerPath = "/var/lib/sentiment", readOnly = false },
+        { sourceVolume = "models", containerPath = "/models", readOnly = true },
+        { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+      ]
+      healthCheck = {
+        command     = ["CMD", "python", "/usr/local/bin/grpc-health-check"]
+        interval    = 15
+        timeout     = 5
+        retries     = 3
+        startPeriod = 60
+      }
+      stopTimeout = 30
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.containers["gateway"].name
+          awslogs-region        = var.region
+          awslogs-stream-prefix = "gateway"
+        }
+      }
+    },
+  ])
+}
+
+resource "aws_ecs_service" "gateway" {
+  name                               = "${var.name}-gateway"
+  cluster                            = var.cluster_arn
+  task_definition                    = aws_ecs_task_definition.gateway.arn
+  desired_count                      = var.gateway_desired_count
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  health_check_grace_period_seconds  = 90
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.gateway.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.gateway.arn
+    container_name   = "gateway"
+    container_port   = 50051
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  service_registries {
+    registry_arn = aws_service_discovery_service.main["gateway"].arn
+  }
+
+  depends_on = [aws_lb_listener.tls]
+
+  lifecycle {
+    ignore_changes = [desired_count] # owned by autoscaling
+  }
+}
+
+# Target tracking on CPU: the tokenizer (Triton) and request handling (gateway) are CPU
+# bound before the GPU saturates at these sizes. Triton scale-out adds GPU instances
+# through the capacity provider's managed scaling.
+locals {
+  scaling = {
+    triton = {
+      service = aws_ecs_service.triton.name, min = var.triton_desired_count,
+      max     = var.triton_max_count, cpu = 70
+    }
+    gateway = {
+      service = aws_ecs_service.gateway.name, min = var.gateway_desired_count,
+      max     = var.gateway_max_count, cpu = 60
+    }
+  }
+}
+
+resource "aws_appautoscaling_target" "service" {
+  for_each           = local.scaling
+  service_namespace  = "ecs"
+  scalable_dimension = "ecs:service:DesiredCount"
+  resource_id        = "service/${var.cluster_name}/${each.value.service}"
+  min_capacity       = each.value.min
+  max_capacity       = each.value.max
+}
+
+resource "aws_appautoscaling_policy" "cpu" {
+  for_each           = local.scaling
+  name               = "${each.key}-cpu-target"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.service[each.key].service_namespace
+  scalable_dimension = aws_appautoscaling_target.service[each.key].scalable_dimension
+  resource_id        = aws_appautoscaling_target.service[each.key].resource_id
+
+  target_tracking_scaling_policy_configuration {
+    target_value       = each.value.cpu
+    scale_in_cooldown  = 300
+    scale_out_cooldown = 60
+    predefined_metric_specification {
+      predefined_metric_type = "ECSServiceAverageCPUUtilization"
+    }
+  }
+}

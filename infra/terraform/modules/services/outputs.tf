@@ -1,0 +1,22 @@
+output "load_balancer_dns_name" {
+  description = "DNS name of the load balancer."
+  value       = aws_lb.gateway.dns_name
+}
+
+output "service_names" {
+  description = "ECS service names."
+  value       = { triton = aws_ecs_service.triton.name, gateway = aws_ecs_service.gateway.name }
+}
+
+output "discovery_domain" {
+  description = "Private DNS namespace: triton.<domain>, gateway.<domain>."
+  value       = aws_service_discovery_private_dns_namespace.main.name
+}
+
+output "scrape_target_security_group_ids" {
+  description = "Security groups and metrics ports that Prometheus must reach."
+  value = {
+    triton  = { security_group_id = aws_security_group.triton.id, port = 8002 }
+    gateway = { security_group_id = aws_security_group.gateway.id, port = 9102 }
+  }
+}

@@ -1,0 +1,44 @@
+output "gateway_endpoint" {
+  description = "DNS name of the load balancer: clients connect with TLS on port 443 (gRPC)."
+  value       = module.services.load_balancer_dns_name
+}
+
+output "ecr_repositories" {
+  description = "Image repositories (push with immutable tags)."
+  value       = module.registry.repository_urls
+}
+
+output "models_bucket" {
+  description = "Bucket holding model releases (s3://<bucket>/releases/<id>/)."
+  value       = module.storage.models_bucket
+}
+
+output "mlflow_artifacts_bucket" {
+  description = "Bucket for MLflow artifacts (MLFLOW artifact root)."
+  value       = module.storage.mlflow_bucket
+}
+
+output "database_endpoint" {
+  description = "Private address of the audit database."
+  value       = module.database.address
+}
+
+output "cluster_name" {
+  description = "ECS cluster name (aws ecs update-service --cluster ...)."
+  value       = module.gpu_cluster.cluster_name
+}
+
+output "service_names" {
+  description = "ECS service names of Triton and the gateway."
+  value       = module.services.service_names
+}
+
+output "prometheus_workspace_endpoint" {
+  description = "Amazon Managed Prometheus query endpoint (Grafana data source)."
+  value       = module.monitoring.prometheus_endpoint
+}
+
+output "grafana_endpoint" {
+  description = "Amazon Managed Grafana URL (empty when disabled)."
+  value       = module.monitoring.grafana_endpoint
+}
