@@ -63,5 +63,20 @@ bench-perf: setup
 bench-gateway: setup
 	$(BIN)/python benchmarks/gateway_overhead.py
 
+# checkov lives in its own venv: its pins (packaging 23, networkx 2) conflict with ours.
+CHECKOV_VENV := $(VENV)/tools/checkov
+CHECKOV_VERSION := 3.3.30
+
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q "checkov==$(CHECKOV_VERSION)"
+
+.PHONY: infra-tools check-infra
+infra-tools: setup $(CHECKOV_VENV)/bin/checkov
+
+# Static infrastructure checks (hadolint, docker-compose config, hcl2 assertions, checkov).
+check-infra: infra-tools
+	CI=$${CI:-1} $(BIN)/python -m pytest tests/infra -q
+
 clean:
 	rm -rf .state

@@ -59,7 +59,6 @@ module "services" {
   name                  = local.name
   region                = var.region
   vpc_id                = module.network.vpc_id
-  vpc_cidr              = var.vpc_cidr
   public_subnet_ids     = module.network.public_subnet_ids
   private_subnet_ids    = module.network.private_subnet_ids
   cluster_arn           = module.gpu_cluster.cluster_arn

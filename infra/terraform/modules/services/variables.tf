@@ -13,11 +13,6 @@ variable "vpc_id" {
   type        = string
 }
 
-variable "vpc_cidr" {
-  description = "VPC CIDR (load balancer egress to targets)."
-  type        = string
-}
-
 variable "public_subnet_ids" {
   description = "Subnets of the load balancer."
   type        = list(string)

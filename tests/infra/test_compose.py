@@ -1,0 +1,78 @@
+"""The local full stack: `docker-compose config` accepts it and it wires what we rely on."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "infra" / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose(docker_compose: str) -> dict[str, Any]:
+    """The configuration as docker-compose resolves it (interpolated, validated)."""
+    result = subprocess.run(
+        [docker_compose, "-f", str(COMPOSE_FILE), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},  # no POSTGRES_PASSWORD etc.: defaults must suffice
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {
+        "postgres", "mlflow", "triton", "gateway", "prometheus", "grafana", "pipeline"
+    }  # fmt: skip
+
+
+def test_ports_bind_to_localhost_only(compose: dict[str, Any]) -> None:
+    published = {}
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            text = port if isinstance(port, str) else f"{port.get('host_ip')}:{port['published']}"
+            assert str(text).startswith("127.0.0.1:"), f"{name} publishes {port}"
+            published[name] = [*published.get(name, []), str(text).split(":")[1]]
+    assert published["gateway"] == ["50051", "9102"]
+    assert published["triton"] == ["8000", "8001", "8002"]
+    assert published["prometheus"] == ["9090"] and published["grafana"] == ["3000"]
+    assert published["mlflow"] == ["5000"]
+
+
+def test_triton_serves_the_cpu_configs(compose: dict[str, Any]) -> None:
+    triton = compose["services"]["triton"]
+    assert triton["environment"]["TRITON_MODEL_CONFIG_NAME"] == "cpu"
+    assert triton["shm_size"] in ("1gb", 1073741824, "1073741824")
+    assert any(v.endswith(":/models:ro") or "/models" in str(v) for v in triton["volumes"])
+    assert "/v2/health/ready" in " ".join(triton["healthcheck"]["test"])
+
+
+def test_gateway_read_only_with_a_state_volume(compose: dict[str, Any]) -> None:
+    gateway = compose["services"]["gateway"]
+    env = gateway["environment"]
+    assert gateway["read_only"] is True
+    assert env["SENTIMENT_TRITON_GRPC_URL"] == "triton:8001"
+    assert env["SENTIMENT_DATABASE_URL"].startswith("postgresql+psycopg2://")
+    assert "@postgres:5432/" in env["SENTIMENT_DATABASE_URL"]
+    assert env["SENTIMENT_AUDIT_SPOOL_DIR"].startswith(env["SENTIMENT_STATE_DIR"])
+    targets = [str(v) for v in gateway["volumes"]]
+    assert any("/var/lib/sentiment" in v for v in targets)
+    assert gateway["depends_on"]["triton"]["condition"] == "service_healthy"
+    assert gateway["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_monitoring_files_are_mounted() -> None:
+    text = COMPOSE_FILE.read_text()
+    for path in (
+        "../monitoring/prometheus:/etc/prometheus:ro",
+        "../monitoring/grafana/provisioning:/etc/grafana/provisioning:ro",
+        "../monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro",
+    ):
+        assert path in text
+    assert "--config.file=/etc/prometheus/prometheus.yml" in text
