@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from urllib.parse import quote
+
+# The venv's console script, next to this interpreter (no PATH lookup).
+SENTIMENT = str(Path(sys.executable).with_name("sentiment"))
 
 
 def database_url(env: dict[str, str]) -> str | None:
@@ -33,7 +37,9 @@ def main() -> None:
         if url is not None:
             os.environ["SENTIMENT_DATABASE_URL"] = url
     os.environ.pop("SENTIMENT_DB_PASSWORD", None)
-    os.execvp("sentiment", ["sentiment", *sys.argv[1:]])
+    # Replace this process (no child) so `sentiment` receives SIGTERM directly; arguments
+    # are passed as a list, never through a shell.
+    os.execv(SENTIMENT, [SENTIMENT, *sys.argv[1:]])  # nosec B606
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""The small programs baked into the gateway image, run against real counterparts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+DOCKER = Path(__file__).resolve().parents[2] / "infra" / "docker"
+PROBE = DOCKER / "grpc_health_check.py"
+
+
+@pytest.fixture()
+def health_server() -> Iterator[tuple[int, health.HealthServicer]]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield port, servicer
+    server.stop(0)
+
+
+def probe(port: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SENTIMENT_GATEWAY_PORT": str(port)}
+    env.pop("SENTIMENT_TLS_CERT_FILE", None)
+    return subprocess.run(
+        [sys.executable, str(PROBE)], env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_health_probe_follows_the_serving_status(health_server: tuple[int, object]) -> None:
+    port, servicer = health_server
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)  # type: ignore[attr-defined]
+    assert probe(port).returncode == 0
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)  # type: ignore[attr-defined]
+    assert probe(port).returncode == 1
+
+
+def test_health_probe_fails_when_nothing_listens() -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago and is closed now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert probe(port).returncode == 1
+
+
+def test_database_url_is_assembled_with_a_quoted_password() -> None:
+    from sqlalchemy.engine import make_url
+
+    sys.path.insert(0, str(DOCKER))
+    try:
+        import gateway_entrypoint
+    finally:
+        sys.path.remove(str(DOCKER))
+    env = {
+        "SENTIMENT_DB_HOST": "db.internal",
+        "SENTIMENT_DB_USER": "sentiment",
+        "SENTIMENT_DB_PASSWORD": "p@ss:w/rd#1?",
+    }
+    url = make_url(gateway_entrypoint.database_url(env) or "")
+    assert (url.host, url.port, url.database, url.password) == (
+        "db.internal", 5432, "sentiment", "p@ss:w/rd#1?"
+    )  # fmt: skip
+    assert url.query["sslmode"] == "require"
+    assert gateway_entrypoint.database_url({"SENTIMENT_DB_HOST": "x"}) is None
