@@ -18,6 +18,10 @@ import pandas as pd
 from monitoring.reference import FEATURES, PREDICTION_COLUMNS
 
 NUMERICAL_METHOD = "ks"
+CONFIDENCE_DECIMALS = 3
+"""Confidence is compared at 0.001 resolution. The reference comes from eager PyTorch, the
+window from ONNX in Triton with bucket padding: they differ by ~1e-6, and a K-S test on a
+narrow confidence distribution (an untrained or very sure model) would call that drift."""
 
 
 @dataclass(frozen=True)
@@ -75,11 +79,14 @@ def evaluate(current: pd.DataFrame, reference: pd.DataFrame, drift_share: float)
             ),
         ]
     )
+    current, reference = current[columns].copy(), reference[columns].copy()
+    for frame in (current, reference):
+        frame["confidence"] = frame["confidence"].round(CONFIDENCE_DECIMALS)
     with warnings.catch_warnings():  # numpy warns on constant columns' correlations
         warnings.simplefilter("ignore", RuntimeWarning)
         snapshot = report.run(
-            Dataset.from_pandas(current[columns].copy(), data_definition=definition),
-            Dataset.from_pandas(reference[columns].copy(), data_definition=definition),
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
         )
     scores: dict[str, FeatureScore] = {}
     shares: dict[tuple[str, ...], float] = {}
@@ -88,11 +95,12 @@ def evaluate(current: pd.DataFrame, reference: pd.DataFrame, drift_share: float)
         if config["type"].endswith(":ValueDrift"):
             threshold = float(config["threshold"])
             score = float(metric["value"])
+            method = _display_name(str(config["method"]), config["column"] == "label")
             scores[config["column"]] = FeatureScore(
                 score=score,
-                method=str(config["method"]),
+                method=method,
                 threshold=threshold,
-                drifted=_drifted(str(config["method"]), score, threshold),
+                drifted=_drifted(method, score, threshold),
             )
         elif config["type"].endswith(":DriftedColumnsCount"):
             shares[tuple(config["columns"])] = float(metric["value"]["share"])
@@ -104,6 +112,19 @@ def evaluate(current: pd.DataFrame, reference: pd.DataFrame, drift_share: float)
         features={name: scores[name] for name in columns},
         snapshot=snapshot,
     )
+
+
+def _display_name(method: str, categorical: bool) -> str:
+    """`ks` -> `K-S p_value`: the config names a method we chose by its registry id, one
+    Evidently chose by its display name; only the display name says p-value or distance."""
+    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
+    from evidently.legacy.core import ColumnType
+
+    kind = ColumnType.Categorical if categorical else ColumnType.Numerical
+    try:
+        return str(get_registered_stattest(method, kind).display_name)
+    except ValueError:  # already a display name
+        return method
 
 
 def _drifted(method: str, score: float, threshold: float) -> bool:
