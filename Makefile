@@ -63,6 +63,11 @@ bench-perf: setup
 bench-gateway: setup
 	$(BIN)/python benchmarks/gateway_overhead.py
 
+# Regenerate monitoring/grafana/dashboards/*.json from monitoring/dashboards.py.
+.PHONY: dashboards
+dashboards: setup
+	$(BIN)/python -m monitoring.dashboards
+
 # checkov lives in its own venv: its pins (packaging 23, networkx 2) conflict with ours.
 CHECKOV_VENV := $(VENV)/tools/checkov
 CHECKOV_VERSION := 3.3.30
