@@ -12,12 +12,12 @@ export TOKENIZERS_PARALLELISM := false
 help:
 	@echo "make run    - set up, train+export a model if none is published, serve Triton + gateway"
 	@echo "make test   - set up, run the default test suite (no slow/gpu tests)"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy, buf lint, stale generated-code check"
 	@echo "make bench-perf - perf_analyzer load test of the running ensemble with SST-2 sentences"
 
 # The virtual environment, rebuilt when pyproject.toml changes. torch is installed first
 # by exact version so pip takes the CPU wheel rather than a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -40,10 +40,11 @@ model: setup
 run: model
 	$(BIN)/sentiment up
 
-test: setup
+# infra-tools: checkov's own venv, which the infra tests run.
+test: infra-tools
 	$(BIN)/python -m pytest
 
-test-all: setup
+test-all: infra-tools
 	$(BIN)/python -m pytest -m "not gpu"
 
 lint: setup
