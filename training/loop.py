@@ -72,6 +72,9 @@ def _loader(
         encoded.with_format("torch"),
         batch_sampler=batches,
         collate_fn=DataCollatorWithPadding(tokenizer),  # pads each batch to its own longest
+        # Its own generator: a DataLoader draws a base seed when iterated, and drawing it
+        # from the global RNG would shift dropout after a resume.
+        generator=torch.Generator().manual_seed(0),
     )
 
 
