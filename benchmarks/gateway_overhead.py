@@ -1,12 +1,15 @@
 """Gateway overhead versus calling Triton directly, in the same run.
 
-    python benchmarks/gateway_overhead.py [--repository PATH] [--requests 400]
+    python benchmarks/gateway_overhead.py [--repository PATH] [--requests 400] [--rounds 3]
 
 Starts Triton on the repository (default: the pipeline's) on free ports and the gateway
 as its own process (`python -m gateway`, SQLite audit with its spool, drift sampling on),
 then sends the same SST-2 sentences one text per call, at concurrency 1 and 16, directly
-to Triton's `sentiment` ensemble and through the gateway. Prints p50/p99 latency and
-throughput of each, the p50 added by the gateway and the throughput ratio.
+to Triton's `sentiment` ensemble and through the gateway. Direct and gateway runs
+alternate for `--rounds` rounds (shared, noisy CPUs: each round compares like with like);
+it prints each path's median p50/p99 latency and throughput over the rounds, the p50 added
+by the gateway, the median per-round throughput ratio, and the gateway process's CPU time
+per request (the least noisy measure of its own cost).
 Targets (issue 3): <= 2 ms added p50 at concurrency 1; >= 80% throughput at 16.
 """
 
@@ -72,6 +75,15 @@ async def measure(call: Call, texts: list[str], concurrency: int) -> dict[str, f
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway"],
@@ -113,17 +125,35 @@ async def run(args: argparse.Namespace, triton_url: str, gateway_url: str, key: 
     texts = sentences(args.requests)
     await measure(direct, texts[:50], 4)  # warm-up both paths
     await measure(via_gateway, texts[:50], 4)
-    print(f"{args.requests} requests per run, one SST-2 sentence per call\n")
-    print(f"{'concurrency':>11} {'path':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    print(f"{args.requests} requests per run, one SST-2 sentence per call, {args.rounds} rounds")
+    print("medians over the rounds; gateway CPU: its process's CPU time per request\n")
+    print(f"{'concurrency':>11} {'path':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'CPU ms':>7}")
     for concurrency in (1, 16):
-        results = {}
-        for name, call in (("triton", direct), ("gateway", via_gateway)):
-            results[name] = await measure(call, texts, concurrency)
-            r = results[name]
-            print(f"{concurrency:>11} {name:>8} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps']:8.1f}")
-        added = results["gateway"]["p50"] - results["triton"]["p50"]
-        ratio = results["gateway"]["rps"] / results["triton"]["rps"]
-        print(f"{'':>11} {'gateway':>8} adds {added:.2f} ms p50; throughput ratio {ratio:.0%}\n")
+        rounds: dict[str, list[dict[str, float]]] = {"triton": [], "gateway": []}
+        for _ in range(args.rounds):
+            for name, call in (("triton", direct), ("gateway", via_gateway)):
+                cpu = cpu_seconds(args.gateway_pid)
+                result = await measure(call, texts, concurrency)
+                result["cpu"] = (cpu_seconds(args.gateway_pid) - cpu) * 1000 / len(texts)
+                rounds[name].append(result)
+        medians = {
+            name: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            for name, runs in rounds.items()
+        }
+        for name, r in medians.items():
+            cpu_text = f"{r['cpu']:7.2f}" if name == "gateway" else f"{'':>7}"
+            print(
+                f"{concurrency:>11} {name:>8} {r['p50']:8.2f} {r['p99']:8.2f} {r['rps']:8.1f}"
+                f" {cpu_text}"
+            )
+        added = medians["gateway"]["p50"] - medians["triton"]["p50"]
+        pairs = zip(rounds["gateway"], rounds["triton"], strict=True)
+        ratios = [g["rps"] / t["rps"] for g, t in pairs]
+        spread = ", ".join(f"{r:.0%}" for r in ratios)
+        print(
+            f"{'':>11} {'gateway':>8} adds {added:.2f} ms p50; throughput ratio "
+            f"{statistics.median(ratios):.0%} (rounds: {spread})\n"
+        )
     await channel.close()
     await triton.close()
     print(breakdown(args.metrics_url))
@@ -158,6 +188,7 @@ def main() -> int:
         "--repository", type=Path, default=Path(PipelineSettings().repository_path())
     )
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating direct/gateway runs")
     parser.add_argument("--drift-sample-rate", default="0.1")
     args = parser.parse_args()
 
@@ -191,6 +222,7 @@ def main() -> int:
         }
         with triton:
             gateway = start_gateway(env, port)
+            args.gateway_pid = gateway.pid
             try:
                 asyncio.run(run(args, triton.grpc_url, f"127.0.0.1:{port}", key))
             finally:

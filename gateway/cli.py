@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,22 @@ def serve_gateway(pipeline_settings: Any = None, **overrides: Any) -> int:
         persistence = await open_persistence(persistence_settings)
         await serve_until_signalled(GatewayServer(settings, persistence, analyzer))
 
-    asyncio.run(main())
+    run_event_loop(main())
     return 0
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when it is installed (less CPU per call), else on asyncio's loop.
+
+    grpc.aio polls its completion queue from its own thread and wakes the loop through a
+    socket, so it runs on any event loop implementation.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 def run_predict(args: argparse.Namespace, _pipeline_settings: Any = None) -> int:

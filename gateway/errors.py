@@ -28,6 +28,8 @@ class GatewayError(Exception):
     """Base class: a failure with a gRPC status code and a client-safe message."""
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    reason: str | None = None
+    """Label of `sentiment_gateway_rejections_total` (None: a failure, not a rejection)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -54,6 +56,7 @@ class ValidationError(GatewayError):
     """A request the gateway refuses to process: INVALID_ARGUMENT with BadRequest."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "invalid"
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
@@ -76,24 +79,28 @@ class MessageTooLarge(ValidationError):
     """A request message over the configured size: RESOURCE_EXHAUSTED with BadRequest."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "message_too_large"
 
 
 class AuthenticationError(GatewayError):
     """No, malformed, unknown or revoked API key."""
 
     code = grpc.StatusCode.UNAUTHENTICATED
+    reason = "unauthenticated"
 
 
 class PermissionDeniedError(GatewayError):
     """A valid key that may not do what it asked."""
 
     code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "permission_denied"
 
 
 class RateLimited(GatewayError):
     """The key's token bucket is empty: RESOURCE_EXHAUSTED with QuotaFailure, RetryInfo."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "rate_limited"
 
     def __init__(self, key_id: str, retry_after: float) -> None:
         super().__init__(f"rate limit exceeded; retry in {retry_after:.3f}s")
@@ -114,6 +121,7 @@ class Overloaded(GatewayError):
     """Too many requests in flight: shed fast with RESOURCE_EXHAUSTED and RetryInfo."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "overloaded"
 
     def __init__(self, retry_after: float = 0.1) -> None:
         super().__init__("server overloaded; retry later")
@@ -127,6 +135,7 @@ class Unavailable(GatewayError):
     """A dependency is down: UNAVAILABLE with RetryInfo (callers should retry)."""
 
     code = grpc.StatusCode.UNAVAILABLE
+    reason = "unavailable"
 
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
@@ -139,15 +148,20 @@ class Unavailable(GatewayError):
 class ModelUnavailable(Unavailable):
     """Triton is unreachable or the model is not ready."""
 
+    reason = "model_unavailable"
+
 
 class DatabaseUnavailable(Unavailable):
     """The audit log (spool full) or the key store cannot take the request."""
+
+    reason = "database_unavailable"
 
 
 class DeadlineExceeded(GatewayError):
     """The caller's deadline left no time, or ran out, for the model call."""
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "deadline_exceeded"
 
 
 class InternalError(GatewayError):

@@ -30,15 +30,6 @@ current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 
 SERVICE = "sentiment.v1.SentimentService"
 
-REJECTION_REASONS = {
-    grpc.StatusCode.INVALID_ARGUMENT: "invalid_argument",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "resource_exhausted",
-    grpc.StatusCode.UNAUTHENTICATED: "unauthenticated",
-    grpc.StatusCode.PERMISSION_DENIED: "permission_denied",
-    grpc.StatusCode.UNAVAILABLE: "unavailable",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "deadline_exceeded",
-}
-
 
 def rich_status(error: GatewayError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
     """The code, message and `grpc-status-details-bin` trailer for an error."""
@@ -61,10 +52,15 @@ def _as_gateway_error(error: BaseException, method: str) -> GatewayError:
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Maps GatewayError (and anything unexpected) to statuses; records call metrics."""
+    """Maps GatewayError (and anything unexpected) to statuses; records call metrics.
+
+    The wrapped handlers are built once per method and reused: `intercept_service` runs
+    for every call, so it only looks its wrapper up.
+    """
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -72,9 +68,18 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        service, _, method = handler_call_details.method.lstrip("/").partition("/")
+        full_name = handler_call_details.method
+        cached = self._wrapped.get(full_name)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        service, _, method = full_name.lstrip("/").partition("/")
         if handler is None or service != SERVICE:
             return handler  # health, reflection, unknown methods: nothing of ours to map
+        wrapped = self._wrap(handler, method)
+        self._wrapped[full_name] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, method),
@@ -89,17 +94,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    def _record(self, method: str, code: grpc.StatusCode, started: float) -> None:
-        self._metrics.requests.labels(method, code.name).inc()
-        self._metrics.latency.labels(method).observe(time.perf_counter() - started)
-        if code in REJECTION_REASONS:
-            self._metrics.rejections.labels(REJECTION_REASONS[code]).inc()
-
     async def _abort(self, context: grpc.aio.ServicerContext, error: GatewayError) -> None:
         code, message, trailer = rich_status(error)
         await context.abort(code, message, trailing_metadata=trailer)
 
     def _unary(self, behavior: Any, method: str) -> Any:
+        record = self._metrics.for_method(method)
+
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:
@@ -108,14 +109,16 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 raise
             except Exception as raw:
                 error = _as_gateway_error(raw, method)
-                self._record(method, error.code, started)
+                record.failed(error.code, error.reason, started)
                 await self._abort(context, error)
-            self._record(method, grpc.StatusCode.OK, started)
+            record.ok(started)
             return response
 
         return handle
 
     def _stream(self, behavior: Any, method: str) -> Any:
+        record = self._metrics.for_method(method)
+
         async def handle(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
@@ -127,8 +130,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 raise
             except Exception as raw:
                 error = _as_gateway_error(raw, method)
-                self._record(method, error.code, started)
+                record.failed(error.code, error.reason, started)
                 await self._abort(context, error)
-            self._record(method, grpc.StatusCode.OK, started)
+            record.ok(started)
 
         return handle

@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class MethodMetrics:
+    """One RPC method's request counter and latency histogram children, bound once.
+
+    `labels()` hashes and locks on every call; the request path uses these instead.
+    """
+
+    def __init__(self, metrics: GatewayMetrics, method: str) -> None:
+        self._metrics = metrics
+        self._method = method
+        self._ok = metrics.requests.labels(method, grpc.StatusCode.OK.name)
+        self._latency = metrics.latency.labels(method)
+
+    def ok(self, started: float) -> None:
+        """Count a call that ended OK (`started`: its time.perf_counter() start)."""
+        self._ok.inc()
+        self._latency.observe(time.perf_counter() - started)
+
+    def failed(self, code: grpc.StatusCode, reason: str | None, started: float) -> None:
+        """Count a call that ended with `code`; `reason` also counts it as a rejection."""
+        self._metrics.requests.labels(self._method, code.name).inc()
+        self._latency.observe(time.perf_counter() - started)
+        if reason is not None:
+            self._metrics.rejections.labels(reason).inc()
 
 
 class GatewayMetrics:
@@ -58,6 +85,22 @@ class GatewayMetrics:
             "Age of the oldest audit record not yet in the database",
             registry=r,
         )
+
+    def for_method(self, method: str) -> MethodMetrics:
+        """Pre-bound request metrics of one RPC method."""
+        return MethodMetrics(self, method)
+
+    def triton_observer(self) -> Callable[[str, float], None]:
+        """`observe(model, seconds)` for Triton call latency, children bound per model."""
+        children: dict[str, Any] = {}
+
+        def observe(model: str, seconds: float) -> None:
+            child = children.get(model)
+            if child is None:
+                child = children[model] = self.triton_latency.labels(model)
+            child.observe(seconds)
+
+        return observe
 
     def watch_audit(
         self, depth: Callable[[], float] | None, lag: Callable[[], float] | None

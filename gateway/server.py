@@ -154,9 +154,7 @@ class GatewayServer:
             backoff=s.triton_retry_backoff_seconds,
             margin=s.triton_deadline_margin_seconds,
             info_ttl=s.model_info_ttl_seconds,
-            observe=lambda model, seconds: self.metrics.triton_latency.labels(model).observe(
-                seconds
-            ),
+            observe=self.metrics.triton_observer(),
         )
         max_tokens = min(s.max_tokens or self.analyzer.max_length, self.analyzer.max_length)
         p = self.persistence

@@ -69,17 +69,20 @@ class TextAnalyzer:
         # encode_batch fans out to a thread pool: not worth it for the few texts of a call.
         encodings = [self._tokenizer.encode(text) for text in texts]
         for text, encoding in zip(texts, encodings, strict=True):
-            pieces = [
-                i
-                for i, special in zip(encoding.ids, encoding.special_tokens_mask, strict=True)
-                if not special
-            ]
-            unknown = sum(i == self._unk_id for i in pieces)
+            ids = encoding.ids
+            special = encoding.special_tokens_mask
+            pieces = len(ids) - sum(special)
+            unknown = (
+                sum(1 for i, s in zip(ids, special, strict=True) if i == self._unk_id and not s)
+                if self._unk_id in ids
+                else 0
+            )
+            non_ascii = 0 if text.isascii() else sum(ord(c) > 127 for c in text)
             features = TextFeatures(
                 text_length=len(text),
-                token_count=len(pieces),
-                unknown_token_rate=unknown / len(pieces) if pieces else 0.0,
-                non_ascii_share=sum(ord(c) > 127 for c in text) / len(text) if text else 0.0,
+                token_count=pieces,
+                unknown_token_rate=unknown / pieces if pieces else 0.0,
+                non_ascii_share=non_ascii / len(text) if text else 0.0,
             )
-            results.append(AnalyzedText(len(encoding.ids), features))
+            results.append(AnalyzedText(len(ids), features))
         return results

@@ -34,6 +34,26 @@ log = logging.getLogger(__name__)
 
 OUTPUTS = ("LABEL", "SCORE", "PROBABILITIES")
 TEXT_INDEX = re.compile(r"TEXT\[(\d+)\]")
+INT32_MAX = 2**31 - 1
+CHANNEL_OPTIONS = [
+    # tritonclient's own defaults (passing channel_args replaces them all) ...
+    ("grpc.max_send_message_length", INT32_MAX),
+    ("grpc.max_receive_message_length", INT32_MAX),
+    ("grpc.keepalive_time_ms", INT32_MAX),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", False),
+    ("grpc.http2.max_pings_without_data", 2),
+    # ... plus: spread calls over every address a name resolves to (several Triton
+    # replicas behind one DNS name), instead of pick_first's single connection.
+    ("grpc.lb_policy_name", "round_robin"),
+]
+
+
+def channel_target(url: str) -> str:
+    """`host:port` as a `dns:///` target (re-resolved, every address); others as given."""
+    if "://" in url or url.startswith(("dns:", "unix:", "ipv4:", "ipv6:")):
+        return url
+    return f"dns:///{url}"
 
 
 @dataclass(frozen=True)
@@ -83,7 +103,10 @@ class TritonClient:
         info_ttl: float = 30.0,
         observe: Callable[[str, float], None] | None = None,
     ) -> None:
-        self._client = triton_aio.InferenceServerClient(url)
+        self._client = triton_aio.InferenceServerClient(
+            channel_target(url), channel_args=CHANNEL_OPTIONS
+        )
+        self._outputs = [InferRequestedOutput(name) for name in OUTPUTS]
         self._retries = retries
         self._backoff = backoff
         self._margin = margin
@@ -127,10 +150,11 @@ class TritonClient:
     ) -> tuple[list[RawPrediction], ModelInfo]:
         """Classify `texts` before `deadline` (a time.monotonic() value)."""
         info = await self.model_info(model, deadline)
-        data = np.array([t.encode("utf-8") for t in texts], dtype=np.object_).reshape(-1, 1)
-        text = InferInput("TEXT", list(data.shape), "BYTES")
+        data = np.empty((len(texts), 1), dtype=np.object_)
+        data[:, 0] = [t.encode("utf-8") for t in texts]
+        text = InferInput("TEXT", [len(texts), 1], "BYTES")
         text.set_data_from_numpy(data)
-        outputs = [InferRequestedOutput(name) for name in OUTPUTS]
+        outputs = self._outputs
         started = time.perf_counter()
         result = await self._call(
             lambda timeout: self._client.infer(

@@ -171,7 +171,9 @@ class SegmentFiles:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view) :]
-            os.fsync(self._fd)
+            # fdatasync also flushes the new file size (needed to read the data back), and
+            # skips timestamps: the same durability for appends, measurably cheaper here.
+            os.fdatasync(self._fd)
         except OSError:
             # Drop a partial write so the segment keeps ending on a frame boundary.
             os.ftruncate(self._fd, self._size)

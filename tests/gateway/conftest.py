@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
+import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +26,7 @@ from gateway.settings import GatewaySettings
 from gateway.text import TextAnalyzer
 from sentiment.settings import PipelineSettings
 from sentiment.tritonserver import TritonServer
+from tests.gateway.postgres import PG_HOST, PG_PORT, PG_USER, admin_connect
 
 T = TypeVar("T")
 WORDS = ["good", "bad", "movie", "great", "awful", "the", "a", "was", "film", "fun"]
@@ -81,10 +84,21 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class RunningGateway:
     """A GatewayServer on its own loop in a thread, with SQLite persistence in `state`."""
 
-    def __init__(self, settings: GatewaySettings, state: Path, analyzer: TextAnalyzer) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        state: Path,
+        analyzer: TextAnalyzer,
+        persistence: dict[str, Any] | None = None,
+    ) -> None:
         self.settings = settings
         self.persistence_settings = PersistenceSettings(
-            state_dir=state, api_key_cache_ttl_s=0.0, drift_sample_rate=1.0
+            **{
+                "state_dir": state,
+                "api_key_cache_ttl_s": 0.0,
+                "drift_sample_rate": 1.0,
+                **(persistence or {}),
+            }
         )
         self.analyzer = analyzer
         self.loop = asyncio.new_event_loop()
@@ -140,13 +154,20 @@ def gateway_settings(triton_url: str, **overrides: Any) -> GatewaySettings:
 
 @pytest.fixture
 def start_gateway(tokenizer_dir: Path, tmp_path: Path) -> Iterator[Any]:
-    """Factory: start_gateway(triton_url, **settings) -> RunningGateway (stopped at the end)."""
+    """Factory: start_gateway(triton_url, persistence={...}, **settings) -> RunningGateway
+    (stopped at the end); `persistence` overrides PersistenceSettings fields."""
     started: list[RunningGateway] = []
 
-    def start(triton_url: str | None = None, **overrides: Any) -> RunningGateway:
+    def start(
+        triton_url: str | None = None,
+        persistence: dict[str, Any] | None = None,
+        analyzer: TextAnalyzer | None = None,
+        **overrides: Any,
+    ) -> RunningGateway:
         settings = gateway_settings(triton_url or dead_triton_url(), **overrides)
         state = tmp_path / f"state{len(started)}"
-        gateway = RunningGateway(settings, state, TextAnalyzer.from_dir(tokenizer_dir))
+        analyzer = analyzer or TextAnalyzer.from_dir(tokenizer_dir)
+        gateway = RunningGateway(settings, state, analyzer, persistence)
         started.append(gateway.start())
         return gateway
 
@@ -168,6 +189,24 @@ def api_key(gateway: RunningGateway) -> str:
 
 def auth(key: str) -> tuple[tuple[str, str]]:
     return (("authorization", f"Bearer {key}"),)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database created for this test session on the machine's PostgreSQL (dropped after)."""
+    try:
+        admin = admin_connect()
+    except Exception as error:
+        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}: {error}")
+    name = f"gateway_tests_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    yield f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    admin = admin_connect()  # a fault test may have restarted the server meanwhile
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
 
 
 @pytest.fixture(scope="session")

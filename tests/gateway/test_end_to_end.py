@@ -1,13 +1,17 @@
 """End to end: a real gateway on a free port in front of a real Triton (tiny model).
 
 Covers the answer (label, probabilities, model version, MLflow run id, request id) of all
-three RPCs, the audit record and drift sample written for each, health, metrics, the
-property test against the real model, the text features' parity with training, and
-Triton being killed and coming back.
+three RPCs, the audit record and drift sample written for each, `sentiment predict`
+against it, health, metrics, the property test against the real model, the text
+features' parity with training, and Triton being killed and coming back.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -80,6 +84,35 @@ def test_predict_answers_and_is_audited(live: tuple[RunningGateway, str], tiny_r
         time.sleep(0.1)
     assert len(audit) == 1 and audit[0].status == "OK"
     assert len(drift) == 1
+
+
+def sentiment_cli(*args: str, api_key: str | None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SENTIMENT_API_KEY"}
+    if api_key is not None:
+        env["SENTIMENT_API_KEY"] = api_key
+    command = [str(Path(sys.executable).parent / "sentiment"), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_sentiment_predict_command(live: tuple[RunningGateway, str], tiny_run: Any) -> None:
+    gateway, key = live
+    texts = ["a great movie", "dull and far too long"]
+    done = sentiment_cli("predict", *texts, "--target", gateway.target, api_key=key)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["text"] for line in lines] == texts
+    for line in lines:
+        assert line["label"] in {"negative", "positive"}
+        assert set(line["probabilities"]) == {"negative", "positive"}
+        assert line["model"] == "sentiment" and line["mlflow_run_id"] == tiny_run.run_id
+    assert len({line["request_id"] for line in lines}) == 1  # one PredictBatch call
+    audit, _ = stored(gateway, lines[0]["request_id"])
+    assert len(audit) == 1 and audit[0].texts == texts
+
+    refused = sentiment_cli("predict", "x", "--target", gateway.target, api_key="snt_bad")
+    assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr
+    no_key = sentiment_cli("predict", "x", "--target", gateway.target, api_key=None)
+    assert no_key.returncode == 2 and "SENTIMENT_API_KEY" in no_key.stderr
 
 
 def test_batch_and_stream(live: tuple[RunningGateway, str]) -> None:

@@ -1,7 +1,8 @@
-"""Process faults of a real gateway (`python -m gateway`) in front of a real Triton.
+"""Faults of a real gateway in front of a real Triton.
 
 SIGTERM during load: no in-flight call fails. SIGKILL during load, then a restart on the
-same state: every acknowledged request id is in the audit table exactly once.
+same state: every acknowledged request id is in the audit table exactly once. PostgreSQL
+stopped during load, then started again: the same, with no call failing meanwhile.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -24,8 +27,10 @@ from gateway.db import AuditRow, make_engine, upgrade_database
 from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
 from gateway.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 from gateway.keys import ApiKeyStore
+from gateway.text import TextAnalyzer
 from sentiment.tritonserver import TritonServer
-from tests.gateway.conftest import auth, free_port
+from tests.gateway.conftest import RunningGateway, auth, free_port
+from tests.gateway.postgres import PG_CLUSTER, can_restart_postgres, pg_ctl, pg_online
 
 pytestmark = pytest.mark.triton
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,11 +107,14 @@ def load(port: int, key: str, prefix: str, stop: threading.Event, results: dict[
     channel.close()
 
 
-def run_load(port: int, key: str, seconds: float, action: object) -> dict[str, str]:
+def run_load(
+    port: int, key: str, seconds: float, action: object, prefix: str = "w"
+) -> dict[str, str]:
     results: dict[str, str] = {}
     stop = threading.Event()
     workers = [
-        threading.Thread(target=load, args=(port, key, f"w{i}", stop, results)) for i in range(4)
+        threading.Thread(target=load, args=(port, key, f"{prefix}{i}", stop, results))
+        for i in range(4)
     ]
     for worker in workers:
         worker.start()
@@ -187,3 +195,60 @@ def test_sigkill_then_restart_keeps_every_acknowledged_request(
         gateway.stop()
     assert acknowledged - set(counts) == set()
     assert all(counts[rid] == 1 for rid in acknowledged)
+
+
+def test_postgres_outage_through_the_gateway_keeps_every_acknowledged_request(
+    start_gateway: Any, triton: TritonServer, repository: Path, postgres_url: str
+) -> None:
+    if not can_restart_postgres():
+        pytest.skip(f"cannot stop and start PostgreSQL cluster {'/'.join(PG_CLUSTER)} here")
+    gateway: RunningGateway = start_gateway(
+        triton.grpc_url,
+        persistence={
+            "database_url": postgres_url,
+            "api_key_cache_ttl_s": 0.5,
+            "drift_sample_rate": 0.1,
+            "audit_retry_initial_s": 0.05,
+            "audit_retry_max_s": 0.5,
+        },
+        analyzer=TextAnalyzer.from_repository(repository),
+    )
+    audit: Any = gateway.server.persistence.audit
+    key = gateway.create_key(f"pg-outage-{uuid.uuid4().hex[:8]}")
+    spooled_while_down: list[int] = []
+
+    def outage() -> None:
+        try:
+            pg_ctl("stop")
+            deadline = time.monotonic() + 15
+            while audit.database_ok and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not audit.database_ok, "the audit writer never noticed the outage"
+            time.sleep(1.0)  # requests keep being answered and spooled meanwhile
+            spooled_while_down.append(audit.spool_depth_records)
+        finally:
+            if not pg_online():
+                pg_ctl("start")
+
+    try:
+        prefix = f"pg-{uuid.uuid4().hex[:8]}-"
+        results = run_load(gateway.server.port, key, 1.0, outage, prefix)
+    finally:
+        if not pg_online():
+            pg_ctl("start")
+    assert set(results.values()) == {"OK"}, {o for o in results.values() if o != "OK"}
+    assert spooled_while_down and spooled_while_down[0] > 0
+    assert gateway.run(audit.drained(30)), "the spool was not replayed after the restart"
+    engine = make_engine(postgres_url)
+    try:
+        with Session(engine) as session:
+            counts = dict(
+                session.execute(
+                    select(AuditRow.request_id, func.count())
+                    .where(AuditRow.request_id.in_(list(results)))
+                    .group_by(AuditRow.request_id)
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    assert counts == {request_id: 1 for request_id in results}

@@ -1,4 +1,5 @@
-"""Rate limiting, load shedding and deadline propagation through a real gateway."""
+"""Rate limiting, load shedding and deadline propagation through a real gateway, and the
+rejection metric that tells these refusals apart."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ from gateway.ratelimit import InFlightLimiter, TokenBucketLimiter
 from tests.gateway.conftest import BlackHole, RunningGateway, auth
 
 REQUEST = pb.PredictRequest(text="a good movie")
+
+
+def rejections(gateway: RunningGateway) -> dict[str, float]:
+    """`sentiment_gateway_rejections_total` by reason, as the gateway counted them."""
+    return {
+        sample.labels["reason"]: sample.value
+        for metric in gateway.server.metrics.rejections.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
 
 
 class Clock:
@@ -63,6 +74,7 @@ def test_rate_limit_gives_quota_failure_and_retry_info(start_gateway: Any) -> No
     assert codes[2] == grpc.StatusCode.RESOURCE_EXHAUSTED
     details = error_details(caught.value)
     assert details.quota_violations and details.retry_after == pytest.approx(2.0, abs=0.1)
+    assert rejections(gateway) == {"model_unavailable": 2, "rate_limited": 1}
 
 
 def test_load_shedding_refuses_fast(start_gateway: Any, black_hole: BlackHole) -> None:
@@ -86,6 +98,28 @@ def test_load_shedding_refuses_fast(start_gateway: Any, black_hole: BlackHole) -
         assert time.monotonic() - started < 0.5
         assert error_details(caught.value).retry_after is not None
         assert [f.result() for f in hung] == [grpc.StatusCode.DEADLINE_EXCEEDED] * 2
+    assert rejections(gateway) == {"overloaded": 1, "deadline_exceeded": 2}
+
+
+def test_rejections_are_counted_by_reason(gateway: RunningGateway, api_key: str) -> None:
+    calls = [
+        (pb.PredictRequest(text="  "), auth(api_key)),
+        (pb.PredictRequest(text="x" * 5000), auth(api_key)),  # over max_message_bytes
+        (REQUEST, auth("snt_000000000000_" + "x" * 43)),
+        (REQUEST, ()),
+    ]
+    for request, metadata in calls:
+        with pytest.raises(grpc.RpcError):
+            gateway.stub.Predict(request, metadata=metadata, timeout=5)
+    assert rejections(gateway) == {
+        "invalid": 1,
+        "message_too_large": 1,
+        "unauthenticated": 2,
+    }
+    metrics = gateway.server.metrics.registry
+    for code, count in (("INVALID_ARGUMENT", 1), ("RESOURCE_EXHAUSTED", 1)):
+        labels = {"method": "Predict", "code": code}
+        assert metrics.get_sample_value("sentiment_gateway_requests_total", labels) == count
 
 
 def test_deadline_is_propagated_to_triton(start_gateway: Any, black_hole: BlackHole) -> None:

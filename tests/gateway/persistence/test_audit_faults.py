@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,10 +24,12 @@ from gateway.audit.store import AuditStore
 from gateway.contracts import AuditSpoolFull
 from gateway.db import make_engine, upgrade_database
 from gateway.keys import ApiKeyStore
+from tests.gateway.postgres import PG_CLUSTER, can_restart_postgres
+from tests.gateway.postgres import pg_ctl as _pg_ctl
+from tests.gateway.postgres import pg_online as _pg_online
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-PG_CLUSTER = os.environ.get("SENTIMENT_TEST_PG_CLUSTER", "15/main").split("/")
 
 
 def unmigrated_engine(tmp_path: Path) -> Engine:
@@ -130,24 +131,8 @@ def test_full_spool_stops_accepting_and_recovers(engine: Engine, tmp_path: Path)
     assert audit_counts(engine) == {i: 1 for i in [*acked, "after-recovery"]}
 
 
-def _pg_ctl(action: str) -> None:
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", *PG_CLUSTER, action],
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
-
-
-def _pg_online() -> bool:
-    result = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True)
-    return any(
-        line.split()[:2] == PG_CLUSTER and "online" in line for line in result.stdout.splitlines()
-    )
-
-
 def test_postgres_outage_loses_and_duplicates_nothing(postgres_url: str, tmp_path: Path) -> None:
-    if shutil.which("pg_ctlcluster") is None or not _pg_online():
+    if not can_restart_postgres():
         pytest.skip(f"cannot stop and start PostgreSQL cluster {'/'.join(PG_CLUSTER)} here")
     engine = make_engine(postgres_url)
     upgrade_database(engine)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from pathlib import Path
 
 from persistence_helpers import audit_counts, make_record, run
 from sqlalchemy import Engine
 
-from gateway.audit import AuditStore, SpooledAuditLog, row_to_json
+from gateway.audit import AuditStore, SpooledAuditLog, decode_record, encode_record, row_to_json
 
 
 def test_concurrent_appends_are_group_committed_and_stored_once(
@@ -50,6 +52,32 @@ def test_stored_record_round_trips(engine: Engine, tmp_path: Path) -> None:
     assert stored["model_version"] == "3"
     assert abs(stored["latency_ms"] - 4.0) < 1e-6
     assert stored["received_at"] == record.received_at.isoformat()
+
+
+def test_spool_payload_round_trips_every_field() -> None:
+    # encode_record lists the fields itself (no dataclasses.asdict): none may be left out.
+    record = make_record("req-fields", texts=["naïve \ud800 text"])
+    assert decode_record(encode_record(record)) == record
+    assert dataclasses.asdict(decode_record(encode_record(record))) == dataclasses.asdict(record)
+
+
+def test_write_interval_batches_database_writes(engine: Engine, tmp_path: Path) -> None:
+    async def body() -> None:
+        log = await SpooledAuditLog.open(engine, tmp_path / "spool", write_interval_s=1.0)
+        started = time.monotonic()
+        for i in range(5):  # one at a time, like callers at concurrency 1
+            await log.append(make_record(f"interval-{i}"))
+        assert log.spool_depth_records == 5  # all waiting for one database write
+        assert await log.drained(10)
+        assert time.monotonic() - started >= 0.9
+        assert log.records_stored == 5
+        await log.append(make_record("interval-last"))
+        closing = time.monotonic()
+        assert await log.close()
+        assert time.monotonic() - closing < 0.8, "close must not wait out the interval"
+
+    run(body())
+    assert audit_counts(engine) == {**{f"interval-{i}": 1 for i in range(5)}, "interval-last": 1}
 
 
 def test_hash_only_mode_drops_texts(engine: Engine, tmp_path: Path) -> None:
