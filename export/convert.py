@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, PreTrainedModel
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from export.errors import ConversionError
 from export.layout import PIPELINE_FILE
 from export.onnx import export_onnx, quantize_dynamic_int8
 from export.settings import ExportSettings
+from export.smoothing import smooth_for_int8
 from export.torchscript import export_torchscript
 
 
@@ -51,8 +53,19 @@ def read_pipeline(model_dir: Path) -> dict:
     return pipeline
 
 
-def convert(model_dir: Path, workdir: Path, settings: ExportSettings) -> ExportedModel:
-    """Write model.pt, model.onnx and int8/model.onnx for `model_dir` into `workdir`."""
+def convert(
+    model_dir: Path,
+    workdir: Path,
+    settings: ExportSettings,
+    calibration: Sequence[str] | None = None,
+) -> ExportedModel:
+    """Write model.pt, model.onnx and int8/model.onnx for `model_dir` into `workdir`.
+
+    The INT8 model is quantized from a smoothed copy (export.smoothing) calibrated on
+    `calibration` (SST-2 train sentences, see `smoothing.calibration_texts`); without
+    calibration texts, or with `int8_smoothing_alpha` None, from the plain ONNX export, and
+    the returned settings record that no smoothing was applied.
+    """
     pipeline = read_pipeline(model_dir)
     model = load_classifier(model_dir)
     # Trace with padding in the example: a mask of all ones would let transformers take
@@ -64,7 +77,16 @@ def convert(model_dir: Path, workdir: Path, settings: ExportSettings) -> Exporte
     example["input_ids"] = example["input_ids"].clamp(max=model.config.vocab_size - 1)
     torchscript = export_torchscript(model, example, workdir / "torchscript" / "model.pt")
     onnx = export_onnx(model, workdir / "onnx" / "model.onnx", settings)
-    onnx_int8 = quantize_dynamic_int8(onnx, workdir / "onnx_int8" / "model.onnx", settings)
+    int8_source = onnx
+    if settings.int8_smoothing_alpha is not None and calibration:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        smoothed = smooth_for_int8(
+            model, tokenizer, calibration, settings, int(pipeline["max_length"])
+        )
+        int8_source = export_onnx(smoothed, workdir / "smoothed" / "model.onnx", settings)
+    else:
+        settings = replace(settings, int8_smoothing_alpha=None, int8_ffn_output_alpha=None)
+    onnx_int8 = quantize_dynamic_int8(int8_source, workdir / "onnx_int8" / "model.onnx", settings)
     return ExportedModel(
         model_dir=model_dir,
         torchscript=torchscript,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import warnings
@@ -88,7 +89,12 @@ def quantize_dynamic_int8(source: Path, path: Path, settings: ExportSettings) ->
     preset = getattr(AutoQuantizationConfig, settings.int8_target, None)
     if preset is None:
         raise ConversionError(f"unknown AutoQuantizationConfig preset {settings.int8_target!r}")
-    config = preset(is_static=False, per_channel=settings.int8_per_channel)
+    config = preset(
+        is_static=False,
+        per_channel=settings.int8_per_channel,
+        operators_to_quantize=list(settings.int8_operators),
+        nodes_to_exclude=matching_nodes(source, settings.int8_exclude_nodes),
+    )
     with tempfile.TemporaryDirectory(prefix="onnx-int8-") as folder:
         try:
             quantizer = ORTQuantizer.from_pretrained(source.parent, file_name=source.name)
@@ -100,6 +106,13 @@ def quantize_dynamic_int8(source: Path, path: Path, settings: ExportSettings) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(quantized, path)
     return path
+
+
+def matching_nodes(path: Path, patterns: tuple[str, ...]) -> list[str]:
+    """Names of the nodes of the ONNX graph `path` that one of `patterns` (re.search) finds."""
+    graph = onnx_lib.load(str(path), load_external_data=False).graph
+    compiled = [re.compile(pattern) for pattern in patterns]
+    return [node.name for node in graph.node if any(c.search(node.name) for c in compiled)]
 
 
 def check_graph_signature(path: Path, settings: ExportSettings) -> None:

@@ -15,6 +15,7 @@ from export.layout import PYTHON_MODEL_FILE, PYTHON_MODELS, TEMPLATES
 from export.onnx import export_onnx
 from export.parity import ParityReport, check_parity
 from export.settings import ExportSettings
+from export.smoothing import calibration_texts
 from sentiment.settings import PipelineSettings
 
 
@@ -24,9 +25,22 @@ def golden(pipeline_settings: PipelineSettings) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def exported(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> ExportedModel:
-    """The tiny model converted once (TorchScript, ONNX, INT8) for the whole session."""
-    return convert(tiny_model_dir, tmp_path_factory.mktemp("exported"), ExportSettings())
+def calibration(pipeline_settings: PipelineSettings) -> list[str]:
+    """The export's INT8 smoothing calibration sentences (SST-2 train, seeded)."""
+    settings = ExportSettings()
+    return calibration_texts(
+        pipeline_settings.data, settings.int8_calibration_size, settings.int8_calibration_seed
+    )
+
+
+@pytest.fixture(scope="session")
+def exported(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, calibration: list[str]
+) -> ExportedModel:
+    """The tiny model converted once (TorchScript, ONNX, smoothed INT8) for the session."""
+    return convert(
+        tiny_model_dir, tmp_path_factory.mktemp("exported"), ExportSettings(), calibration
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,7 +71,10 @@ def test_parity_failure_leaves_the_repository_byte_identical(
     before = snapshot(repository)
 
     def perturbed_conversion(
-        model_dir: Path, workdir: Path, settings: ExportSettings
+        model_dir: Path,
+        workdir: Path,
+        settings: ExportSettings,
+        calibration: Sequence[str] | None = None,
     ) -> ExportedModel:  # the session's conversion (run_export's test covers a real one)
         return replace(exported, onnx=perturbed_onnx)
 
