@@ -24,6 +24,7 @@ COPY sentiment ./sentiment
 COPY training ./training
 COPY export ./export
 COPY gateway ./gateway
+COPY monitoring ./monitoring
 COPY model_repository ./model_repository
 COPY backends ./backends
 RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" --extra-index-url https://pypi.org/simple "torch==2.13.0" \

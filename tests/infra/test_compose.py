@@ -28,8 +28,20 @@ def compose(docker_compose: str) -> dict[str, Any]:
 
 def test_services(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == {
-        "postgres", "mlflow", "triton", "gateway", "prometheus", "grafana", "pipeline"
+        "postgres", "mlflow", "triton", "gateway", "prometheus", "grafana", "drift", "pipeline"
     }  # fmt: skip
+
+
+def test_every_scrape_target_is_a_service(compose: dict[str, Any]) -> None:
+    prometheus = Path(__file__).resolve().parents[2] / "monitoring/prometheus/prometheus.yml"
+    config = yaml.safe_load(prometheus.read_text())
+    targets = {
+        target.split(":")[0]
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    assert targets <= set(compose["services"]), targets - set(compose["services"])
 
 
 def test_ports_bind_to_localhost_only(compose: dict[str, Any]) -> None:
