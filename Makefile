@@ -50,7 +50,7 @@ test-all: infra-tools
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy sentiment training export gateway
+	$(BIN)/mypy sentiment training export gateway monitoring
 	$(BIN)/buf lint
 	$(BIN)/python scripts/gen_proto.py --check
 
