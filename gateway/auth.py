@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.contracts import Caller, KeyStore, PersistenceUnavailable
-from gateway.errors import AuthenticationError, DatabaseUnavailable
+from gateway.contracts import Caller, KeyRevoked, KeyStore, PersistenceUnavailable
+from gateway.errors import AuthenticationError, DatabaseUnavailable, PermissionDeniedError
 
 MAX_TOKEN_LENGTH = 512
 
@@ -40,6 +40,8 @@ class Authenticator:
             caller = await self._keys.authenticate(token)
         except PersistenceUnavailable as err:
             raise DatabaseUnavailable("key store unavailable; retry later") from err
+        except KeyRevoked as err:
+            raise PermissionDeniedError("this API key was revoked") from err
         if caller is None:
-            raise AuthenticationError("unknown or revoked API key")
+            raise AuthenticationError("unknown API key")
         return caller

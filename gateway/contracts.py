@@ -78,6 +78,10 @@ class DriftSample:
     prediction: Prediction
 
 
+class KeyRevoked(Exception):
+    """A correct key that an operator revoked: the caller is known but no longer allowed."""
+
+
 class AuditLog(Protocol):
     """Durable audit trail: `append` returns only once the record survives a crash."""
 
@@ -93,7 +97,7 @@ class KeyStore(Protocol):
     """API keys, stored hashed."""
 
     async def authenticate(self, token: str) -> Caller | None:
-        """The caller owning `token`, or None for an unknown or revoked key."""
+        """The caller owning `token`; None for an unknown key; KeyRevoked for a revoked one."""
         ...
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from gateway.contracts import Caller, KeyStoreUnavailable
+from gateway.contracts import Caller, KeyRevoked, KeyStoreUnavailable
 from gateway.db.engine import as_utc
 from gateway.db.models import ApiKey
 
@@ -54,9 +54,13 @@ class KeyInfo:
     revoked_at: datetime | None
 
 
+_Row = tuple[str, str, str, bool]
+"""(name, salt, secret_hash, revoked) of a stored key."""
+
+
 @dataclass(frozen=True)
 class _Entry:
-    row: tuple[str, str, str] | None  # (name, salt, secret_hash) of an active key, else None
+    row: _Row | None  # the key's row, None when no key has this id
     fetched_at: float
 
 
@@ -144,31 +148,35 @@ class ApiKeyStore:
 
     # -- authentication ----------------------------------------------------------------
 
-    def _load(self, key_id: str) -> tuple[str, str, str] | None:
+    def _load(self, key_id: str) -> _Row | None:
         with Session(self.engine) as session:
             row = session.get(ApiKey, key_id)
-            if row is None or row.revoked_at is not None:
+            if row is None:
                 return None
-            return (row.name, row.salt, row.secret_hash)
+            return (row.name, row.salt, row.secret_hash, row.revoked_at is not None)
 
     def verify(self, token: str) -> Caller | None:
-        """Blocking check of `token` against the database (no cache)."""
+        """Blocking check of `token` against the database (no cache); KeyRevoked when an
+        operator revoked it."""
         match = _TOKEN.match(token)
         if match is None:
             return None
         return self._check(match.group(1), match.group(2), self._load(match.group(1)))
 
-    def _check(self, key_id: str, secret: str, row: tuple[str, str, str] | None) -> Caller | None:
+    def _check(self, key_id: str, secret: str, row: _Row | None) -> Caller | None:
         if row is None:
             return None
-        name, salt, stored = row
+        name, salt, stored, revoked = row
         if not hmac.compare_digest(self._digest(salt, secret), stored):
             return None
+        if revoked:  # only a caller holding the real secret learns that it was revoked
+            raise KeyRevoked(f"API key {key_id} ({name}) was revoked")
         return Caller(key_id=key_id, name=name)
 
     async def authenticate(self, token: str) -> Caller | None:
-        """The caller owning `token`, None if unknown or revoked; KeyStoreUnavailable when
-        the database is down and the key was not seen within `stale_ttl_s`."""
+        """The caller owning `token`, None if unknown, KeyRevoked if revoked;
+        KeyStoreUnavailable when the database is down and the key was not seen within
+        `stale_ttl_s`."""
         match = _TOKEN.match(token)
         if match is None:
             return None

@@ -18,6 +18,7 @@ LOCAL_KEY_FILE = "local-api-key"
 
 def ensure_local_key(state_dir: Path) -> tuple[str, Path]:
     """The local API key, kept in the state dir (mode 0600); issued when missing or revoked."""
+    from gateway.contracts import KeyRevoked
     from gateway.db import make_engine, upgrade_database
     from gateway.keys import ApiKeyStore
     from gateway.persistence_settings import PersistenceSettings
@@ -28,8 +29,13 @@ def ensure_local_key(state_dir: Path) -> tuple[str, Path]:
     try:
         upgrade_database(engine)
         store = ApiKeyStore(engine, pepper=settings.pepper_bytes())
-        if path.is_file() and store.verify(path.read_text().strip()) is not None:
-            return path.read_text().strip(), path
+        if path.is_file():
+            token = path.read_text().strip()
+            try:
+                if store.verify(token) is not None:
+                    return token, path
+            except KeyRevoked:
+                pass  # issue a new one below
         store.revoke(LOCAL_KEY_NAME)  # a key whose token file was lost is useless
         token = store.create(LOCAL_KEY_NAME).token
     finally:

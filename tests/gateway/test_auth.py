@@ -29,7 +29,7 @@ def test_rejected_credentials(gateway: RunningGateway, metadata: tuple[tuple[str
     assert "not-a-key" not in (caught.value.details() or "")
 
 
-def test_valid_key_passes_and_revoked_key_fails(gateway: RunningGateway) -> None:
+def test_valid_key_passes_and_revoked_key_is_denied(gateway: RunningGateway) -> None:
     key = gateway.create_key("client-a")
     with pytest.raises(grpc.RpcError) as caught:
         gateway.stub.Predict(REQUEST, metadata=auth(key), timeout=5)
@@ -37,6 +37,11 @@ def test_valid_key_passes_and_revoked_key_fails(gateway: RunningGateway) -> None
     gateway.revoke_key("client-a")
     with pytest.raises(grpc.RpcError) as caught:
         gateway.stub.Predict(REQUEST, metadata=auth(key), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A wrong secret under the revoked key's id learns nothing: still UNAUTHENTICATED.
+    forged = key.rsplit("_", 1)[0] + "_" + "x" * 43
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.stub.Predict(REQUEST, metadata=auth(forged), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 

@@ -6,7 +6,7 @@ import pytest
 from persistence_helpers import run
 from sqlalchemy import Engine, text
 
-from gateway.contracts import Caller, KeyStoreUnavailable
+from gateway.contracts import Caller, KeyRevoked, KeyStoreUnavailable
 from gateway.db import make_engine, upgrade_database
 from gateway.keys import ApiKeyStore, KeyNameError
 
@@ -34,7 +34,8 @@ def test_create_verify_list_revoke(engine: Engine) -> None:
 
     assert store.revoke("team-a") == [issued.key_id]
     assert store.revoke("team-a") == []
-    assert store.verify(issued.token) is None
+    with pytest.raises(KeyRevoked):
+        store.verify(issued.token)
     assert store.verify(other.token) is not None
     revoked = {k.key_id: k.revoked_at for k in store.list_keys()}
     assert revoked[issued.key_id] is not None
@@ -64,7 +65,8 @@ def test_authenticate_caches_and_sees_revocation(engine: Engine) -> None:
         assert await store.authenticate("snt_000000000000_" + "x" * 43) is None
         assert await store.authenticate("Bearer nonsense") is None
         ApiKeyStore(engine).revoke("svc")  # another process (the CLI) revokes it
-        assert await store.authenticate(issued.token) is None
+        with pytest.raises(KeyRevoked):
+            await store.authenticate(issued.token)
 
     run(body())
 

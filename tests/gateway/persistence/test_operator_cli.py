@@ -9,6 +9,7 @@ from persistence_helpers import make_record, run
 from sqlalchemy import Engine
 
 from gateway.audit import SpooledAuditLog
+from gateway.contracts import KeyRevoked
 from gateway.keys import ApiKeyStore
 from gateway.operator_cli import add_commands
 
@@ -50,7 +51,8 @@ def test_keys_commands(environment: Engine, capsys: pytest.CaptureFixture[str]) 
     assert sentiment(["keys", "list"]) == 0
     table = capsys.readouterr().out
     assert caller.key_id in table and token not in table
-    assert ApiKeyStore(environment, pepper=b"cli-pepper").verify(token) is None
+    with pytest.raises(KeyRevoked):
+        ApiKeyStore(environment, pepper=b"cli-pepper").verify(token)
 
 
 def test_audit_command_prints_json_lines(
