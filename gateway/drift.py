@@ -1,8 +1,9 @@
 """Drift sampling: which requests to keep (`should_sample`) and where (`SqlDriftSink`).
 
 The choice is a pure function of the request id, so a replayed or retried request is
-sampled the same way by every gateway replica. Features are `training.reference`'s, so
-live samples compare like for like with the reference statistics saved at training time.
+sampled the same way by every gateway replica. The features come from `gateway.text`,
+which computes them as `training.reference` does (a test holds the two equal), so live
+samples compare like for like with the reference statistics saved at training time.
 """
 
 from __future__ import annotations
@@ -12,19 +13,16 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from gateway.audit.store import insert_ignoring_duplicates
-from gateway.contracts import DriftSample, TextFeatures
+from gateway.contracts import DriftSample
 from gateway.db.engine import as_utc
 from gateway.db.models import DriftRow
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +37,6 @@ def should_sample(request_id: str, rate: float) -> bool:
         return True
     digest = hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / _SCALE < rate
-
-
-def text_features(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[TextFeatures]:
-    """The drift features of `texts`, computed exactly as for the training reference."""
-    from training.reference import text_features as reference_features
-
-    return [
-        TextFeatures(
-            text_length=int(row["text_length"]),
-            token_count=int(row["token_count"]),
-            unknown_token_rate=row["unknown_token_rate"],
-            non_ascii_share=row["non_ascii_share"],
-        )
-        for row in reference_features(texts, tokenizer)
-    ]
 
 
 def to_row(sample: DriftSample) -> dict[str, Any]:
