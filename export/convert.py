@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import AutoTokenizer, PreTrainedModel
 
 from export.errors import ConversionError
 from export.layout import PIPELINE_FILE
@@ -16,6 +16,7 @@ from export.onnx import export_onnx, quantize_dynamic_int8
 from export.settings import ExportSettings
 from export.smoothing import smooth_for_int8
 from export.torchscript import export_torchscript
+from training import model as training_model
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,9 @@ class ExportedModel:
 def load_classifier(model_dir: Path) -> PreTrainedModel:
     """The trained classifier in eval mode (the eager reference of every parity check)."""
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        return training_model.load_classifier(model_dir)
     except (OSError, ValueError) as error:
         raise ConversionError(f"cannot load a classifier from {model_dir}: {error}") from error
-    return model.eval()
 
 
 def read_pipeline(model_dir: Path) -> dict:

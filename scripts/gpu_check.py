@@ -53,10 +53,12 @@ def prepare(out: Path) -> None:
         shutil.copy(repository / "sentiment_torchscript" / version / "model.pt", out / "model.pt")
         shutil.copy(repository / "sentiment_onnx" / version / "model.onnx", out / "model.onnx")
 
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from training.model import load_classifier
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        eager = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        eager = load_classifier(model_dir)
         arrays: dict[str, np.ndarray] = {}
         for i, batch in enumerate(serving_batches(tokenizer, golden, (16, 32, 64, 128), 128, 32)):
             with torch.inference_mode():

@@ -27,6 +27,8 @@ def _train(args: argparse.Namespace, settings: PipelineSettings) -> int:
         fresh=args.fresh,
         train_examples=args.train_examples,
         epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        pooling=args.pooling,
         seed=args.seed,
     )
     print(
@@ -98,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=("quick", "full", "tiny"), default="quick")
     train.add_argument("--train-examples", type=int, help="override the training subset size")
     train.add_argument("--epochs", type=int, help="override the number of epochs")
+    train.add_argument("--learning-rate", type=float, help="override the peak learning rate")
+    train.add_argument(
+        "--pooling", choices=("cls", "mean"), help="override the classifier's pooling"
+    )
     train.add_argument("--seed", type=int, help="override the random seed")
     train.add_argument(
         "--fresh", action="store_true", help="ignore a saved checkpoint instead of resuming"

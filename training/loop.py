@@ -25,6 +25,8 @@ from transformers import (
 from training.presets import TrainConfig
 
 StepCallback = Callable[[int, float], None]
+EpochCallback = Callable[[int, int], None]
+"""Called with (epochs done, steps done) after each pass over the training data."""
 
 
 def seed_everything(seed: int) -> None:
@@ -107,10 +109,12 @@ def fit(
     checkpoint: Checkpoint,
     on_step: StepCallback,
     run_id: str,
+    on_epoch: EpochCallback | None = None,
 ) -> dict[str, float]:
     """Fine-tune `model` in place; returns summary numbers (steps, seconds, examples/s).
 
-    Resumes from `checkpoint` when it holds a state of the same configuration.
+    Resumes from `checkpoint` when it holds a state of the same configuration. `on_epoch`
+    may evaluate the model (it is put back in training mode afterwards).
     """
     encoded = tokenize(train, tokenizer, config.max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
@@ -173,6 +177,9 @@ def fit(
                         "run_id": run_id,
                     }
                 )
+        if on_epoch is not None:
+            on_epoch(epoch + 1, step)
+            model.train()
     progress.close()
     seconds = time.perf_counter() - started
     return {

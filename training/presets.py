@@ -23,6 +23,8 @@ class TrainConfig:
     weight_decay: float
     max_length: int
     """Longest tokenized input (tokens) accepted by the exported model."""
+    pooling: str = "cls"
+    """Classifier input: `cls` (BERT's pooler on [CLS]) or `mean` (mean of token states)."""
     seed: int = 13
     checkpoint_every: int = 200
 

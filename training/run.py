@@ -10,6 +10,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
+from tqdm import tqdm
 
 from sentiment.settings import PipelineSettings
 from training import tracking
@@ -51,7 +52,7 @@ def train(
     train_split = take(splits["train"], config.train_examples, config.seed)
     dev_split = take(splits["dev"], config.dev_examples, config.seed)
     tokenizer = load_tokenizer()
-    model = build_model(config.base_model, tokenizer.vocab_size)
+    model = build_model(config.base_model, tokenizer.vocab_size, config.pooling)
 
     client = tracking.connect(settings)
     checkpoint = Checkpoint(settings.state_dir / "checkpoints" / f"{config.preset}.pt")
@@ -63,12 +64,22 @@ def train(
         if resume_id is None:
             mlflow.log_params({**config.as_params(), "data": settings.data})
             mlflow.set_tags({"train_size": len(train_split), "dev_size": len(dev_split)})
-        steps = tracking.StepMetrics(client, run_id)
-        summary = fit(model, tokenizer, train_split, config, checkpoint, steps, run_id)
-        steps.flush()
-
         dev_texts = list(dev_split["sentence"])
         dev_labels = np.array(dev_split["label"])
+
+        def evaluate_epoch(epoch: int, step: int) -> None:
+            # Dev accuracy after every pass: the learning curve, for choosing `epochs`.
+            found = predict_probabilities(model, tokenizer, dev_texts, config.max_length)
+            accuracy = classification_metrics(dev_labels, found.argmax(axis=1))["accuracy"]
+            mlflow.log_metric("dev_accuracy_by_epoch", accuracy, step=epoch)
+            tqdm.write(f"epoch {epoch} (step {step}): dev accuracy {accuracy:.4f}")
+
+        steps = tracking.StepMetrics(client, run_id)
+        summary = fit(
+            model, tokenizer, train_split, config, checkpoint, steps, run_id, evaluate_epoch
+        )
+        steps.flush()
+
         probabilities = predict_probabilities(model, tokenizer, dev_texts, config.max_length)
         scores = classification_metrics(dev_labels, probabilities.argmax(axis=1))
         mlflow.log_metrics({"dev_accuracy": scores["accuracy"], "dev_f1": scores["f1"], **summary})

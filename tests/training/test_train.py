@@ -18,6 +18,9 @@ def test_run_is_tracked_and_registered(
     assert 0.0 <= run.data.metrics["dev_accuracy"] <= 1.0
     history = client.get_metric_history(tiny_run.run_id, "train_loss")
     assert [m.step for m in history] == list(range(1, 9))  # 256 examples / batch 32
+    by_epoch = client.get_metric_history(tiny_run.run_id, "dev_accuracy_by_epoch")
+    assert [m.step for m in by_epoch] == [1]  # one pass; its value is the final accuracy
+    assert by_epoch[0].value == run.data.metrics["dev_accuracy"]
 
     version = client.get_model_version(pipeline_settings.registered_model, tiny_run.model_version)
     assert version.run_id == tiny_run.run_id
