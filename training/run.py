@@ -11,6 +11,7 @@ from typing import Any
 import mlflow
 import numpy as np
 from tqdm import tqdm
+from transformers import PreTrainedModel
 
 from sentiment.settings import PipelineSettings
 from training import tracking
@@ -67,9 +68,9 @@ def train(
         dev_texts = list(dev_split["sentence"])
         dev_labels = np.array(dev_split["label"])
 
-        def evaluate_epoch(epoch: int, step: int) -> None:
+        def evaluate_epoch(epoch: int, step: int, shipped: PreTrainedModel) -> None:
             # Dev accuracy after every pass: the learning curve, for choosing `epochs`.
-            found = predict_probabilities(model, tokenizer, dev_texts, config.max_length)
+            found = predict_probabilities(shipped, tokenizer, dev_texts, config.max_length)
             accuracy = classification_metrics(dev_labels, found.argmax(axis=1))["accuracy"]
             mlflow.log_metric("dev_accuracy_by_epoch", accuracy, step=epoch)
             tqdm.write(f"epoch {epoch} (step {step}): dev accuracy {accuracy:.4f}")
