@@ -68,9 +68,12 @@ def train(
         dev_texts = list(dev_split["sentence"])
         dev_labels = np.array(dev_split["label"])
 
+        by_epoch: dict[int, np.ndarray] = {}
+
         def evaluate_epoch(epoch: int, step: int, shipped: PreTrainedModel) -> None:
             # Dev accuracy after every pass: the learning curve, for choosing `epochs`.
             found = predict_probabilities(shipped, tokenizer, dev_texts, config.max_length)
+            by_epoch[epoch] = found
             accuracy = classification_metrics(dev_labels, found.argmax(axis=1))["accuracy"]
             mlflow.log_metric("dev_accuracy_by_epoch", accuracy, step=epoch)
             tqdm.write(f"epoch {epoch} (step {step}): dev accuracy {accuracy:.4f}")
@@ -81,7 +84,10 @@ def train(
         )
         steps.flush()
 
-        probabilities = predict_probabilities(model, tokenizer, dev_texts, config.max_length)
+        # The last pass's evaluation already ran on the shipped weights.
+        probabilities = by_epoch.get(config.epochs)
+        if probabilities is None:
+            probabilities = predict_probabilities(model, tokenizer, dev_texts, config.max_length)
         scores = classification_metrics(dev_labels, probabilities.argmax(axis=1))
         mlflow.log_metrics({"dev_accuracy": scores["accuracy"], "dev_f1": scores["f1"], **summary})
         mlflow.log_dict(
