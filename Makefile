@@ -50,11 +50,11 @@ test-all: infra-tools
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy sentiment training export gateway monitoring
+	$(BIN)/mypy config store api client training export serving gateway monitoring sentiment
 	$(BIN)/buf lint
 	$(BIN)/python scripts/gen_proto.py --check
 
-# Regenerate gateway/generated/ from proto/ (committed; `make lint` fails when stale).
+# Regenerate api/generated/ from proto/ (committed; `make lint` fails when stale).
 proto: setup
 	$(BIN)/python scripts/gen_proto.py
 

@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.generated.sentiment.v1 import sentiment_pb2 as pb  # noqa: E402
-from gateway.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc  # noqa: E402
+from api.generated.sentiment.v1 import sentiment_pb2 as pb  # noqa: E402
+from api.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc  # noqa: E402
 
 Call = Callable[[str], Awaitable[object]]
 
@@ -46,8 +46,8 @@ def free_port() -> int:
 
 
 def sentences(count: int) -> list[str]:
+    from config.settings import PipelineSettings
     from export.golden import golden_texts
-    from sentiment.settings import PipelineSettings
 
     texts = golden_texts(PipelineSettings().data)
     return [texts[i % len(texts)] for i in range(count)]
@@ -178,10 +178,10 @@ def breakdown(url: str) -> str:
 
 
 def main() -> int:
-    from gateway.db import make_engine, upgrade_database
-    from gateway.keys import ApiKeyStore
-    from sentiment.settings import PipelineSettings
-    from sentiment.tritonserver import TritonServer
+    from config.settings import PipelineSettings
+    from gateway.persistence.keys import ApiKeyStore
+    from serving.tritonserver import TritonServer
+    from store import make_engine, upgrade_database
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(

@@ -14,6 +14,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from config.settings import PipelineSettings
 from export.convert import convert
 from export.errors import ExportError
 from export.golden import golden_texts
@@ -23,7 +24,6 @@ from export.parity import check_parity
 from export.publish import PublishedVersion, publish, resolve_repository
 from export.settings import ExportSettings
 from export.smoothing import calibration_texts
-from sentiment.settings import PipelineSettings
 from training import tracking
 from training.run import MODEL_ARTIFACT
 

@@ -1,9 +1,8 @@
-"""`python -m gateway`: the same as `sentiment gateway`."""
+"""`python -m gateway`: serve the gateway alone (what `sentiment gateway` runs)."""
 
-import argparse
 import sys
 
-from gateway.cli import run_gateway
+from gateway.server import serve_gateway
 
 if __name__ == "__main__":
-    sys.exit(run_gateway(argparse.Namespace()))
+    sys.exit(serve_gateway())

@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,19 +24,22 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from gateway.auth import Authenticator
-from gateway.contracts import AuditLog, DriftSink, KeyStore
-from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
-from gateway.interceptor import ErrorInterceptor
+from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from config.settings import PipelineSettings
+from gateway.core.auth import Authenticator
+from gateway.core.contracts import AuditLog, DriftSink, KeyStore
+from gateway.core.errors import ConfigurationError
+from gateway.core.ratelimit import InFlightLimiter, TokenBucketLimiter
+from gateway.core.service import PredictionService
+from gateway.core.text import TextAnalyzer
+from gateway.core.validation import Limits
 from gateway.metrics import GatewayMetrics
-from gateway.persistence_settings import PersistenceSettings
-from gateway.ratelimit import InFlightLimiter, TokenBucketLimiter
-from gateway.service import PredictionService
-from gateway.servicer import SentimentServicer
-from gateway.settings import GatewaySettings
-from gateway.text import TextAnalyzer
-from gateway.triton_client import TritonClient
-from gateway.validation import Limits, RequestDecoder
+from gateway.settings import GatewaySettings, load_settings
+from gateway.transport.decoding import RequestDecoder
+from gateway.transport.interceptor import ErrorInterceptor
+from gateway.transport.servicer import SentimentServicer
+from gateway.upstream.triton_client import TritonClient
+from store.settings import PersistenceSettings
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ HEALTH_SERVICES = ("", SERVICE_NAME)
 
 @dataclass
 class Persistence:
-    """What the gateway needs of persistence (see gateway.contracts)."""
+    """What the gateway needs of persistence (see gateway.core.contracts)."""
 
     keys: KeyStore
     audit: AuditLog
@@ -58,11 +63,11 @@ class Persistence:
 
 async def open_persistence(settings: PersistenceSettings) -> Persistence:
     """Database (migrated to head), durable audit log, key store and drift sink."""
-    from gateway.audit import SpooledAuditLog
-    from gateway.db.engine import make_engine
-    from gateway.db.migrate import upgrade_database
-    from gateway.drift import SqlDriftSink, should_sample
-    from gateway.keys import ApiKeyStore
+    from gateway.persistence.audit import SpooledAuditLog
+    from gateway.persistence.drift import SqlDriftSink, should_sample
+    from gateway.persistence.keys import ApiKeyStore
+    from store.engine import make_engine
+    from store.migrate import upgrade_database
 
     engine = make_engine(settings.resolved_database_url())
     await asyncio.to_thread(upgrade_database, engine)
@@ -94,7 +99,7 @@ async def open_persistence(settings: PersistenceSettings) -> Persistence:
 
 
 def sentiment_handler(servicer: SentimentServicer, max_bytes: int) -> grpc.GenericRpcHandler:
-    """SentimentService's handlers with our own request decoders (see gateway.validation)."""
+    """SentimentService's handlers with our own request decoders (see gateway.core.validation)."""
     handlers = {
         "Predict": grpc.unary_unary_rpc_method_handler(
             servicer.Predict,
@@ -272,3 +277,43 @@ async def serve_until_signalled(server: GatewayServer) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await server.stop()
+
+
+def serve_gateway(pipeline_settings: Any = None, **overrides: Any) -> int:
+    """Build the gateway from its settings (plus `overrides`) and serve until signalled."""
+    try:
+        settings = load_settings(**overrides)
+        persistence_settings = PersistenceSettings()
+        pipeline = pipeline_settings or PipelineSettings()
+        analyzer = (
+            TextAnalyzer.from_dir(settings.tokenizer_dir)
+            if settings.tokenizer_dir
+            else TextAnalyzer.from_repository(Path(pipeline.repository_path()))
+        )
+    except (ConfigurationError, ValueError) as error:
+        print(f"sentiment gateway: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+    async def main() -> None:
+        persistence = await open_persistence(persistence_settings)
+        await serve_until_signalled(GatewayServer(settings, persistence, analyzer))
+
+    run_event_loop(main())
+    return 0
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when it is installed (less CPU per call), else on asyncio's loop.
+
+    grpc.aio polls its completion queue from its own thread and wakes the loop through a
+    socket, so it runs on any event loop implementation.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.errors import ConfigurationError
+from gateway.core.errors import ConfigurationError
 
 ENV_PREFIX = "SENTIMENT_"
 CERT, KEY = f"{ENV_PREFIX}TLS_CERT_FILE", f"{ENV_PREFIX}TLS_KEY_FILE"
@@ -24,7 +24,7 @@ class GatewaySettings(BaseSettings):
     """Ports, upstream Triton, request limits and security of the gateway.
 
     Persistence (database, audit spool, keys, drift sample rate) is configured by
-    `gateway.persistence_settings.PersistenceSettings`, under the same prefix.
+    `store.settings.PersistenceSettings`, under the same prefix.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")

@@ -18,12 +18,12 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gateway.db.models import DriftResultRow
 from monitoring.evaluate import Evaluation, evaluate
 from monitoring.exporter import QUANTILES, DriftMetrics
 from monitoring.reference import LABELS, load_reference, reference_frame
 from monitoring.settings import DriftSettings
 from monitoring.window import Window, load_samples
+from store.models import DriftResultRow
 
 log = logging.getLogger(__name__)
 

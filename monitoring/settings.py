@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.persistence_settings import PROJECT_ROOT
+from store.settings import PROJECT_ROOT
 
 
 class DriftSettings(BaseSettings):

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from gateway.db.engine import as_utc
-from gateway.db.models import DriftRow
+from store.engine import as_utc
+from store.models import DriftRow
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

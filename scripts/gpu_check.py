@@ -30,9 +30,9 @@ def prepare(out: Path) -> None:
     import numpy as np
     import torch
 
+    from config.settings import PipelineSettings
     from export.golden import golden_texts, serving_batches
     from export.run import export_model_dir
-    from sentiment.settings import PipelineSettings
     from training.run import train
 
     out.mkdir(parents=True, exist_ok=True)

@@ -1,1 +1,1 @@
-"""Sentiment inference service: the `sentiment` command and shared settings."""
+"""The `sentiment` command line: the top of the package graph; nothing imports it."""

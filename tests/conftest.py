@@ -13,8 +13,10 @@ os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests use their own embedded stor
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from sentiment.settings import PipelineSettings
+from config.settings import PipelineSettings
 from training.run import TrainResult, train
+
+pytest_plugins = ["tests.databases"]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 from transformers import PreTrainedModel
 
-from sentiment.settings import PipelineSettings
+from config.settings import PipelineSettings
 from training import tracking
 from training.data import LABELS, load_sst2, take
 from training.loop import (

@@ -8,7 +8,7 @@ import mlflow
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from sentiment.settings import PipelineSettings
+from config.settings import PipelineSettings
 
 EXPERIMENT = "sentiment"
 

@@ -17,10 +17,17 @@ RUN python -m venv /opt/venv
 COPY infra/docker/gateway-requirements.txt ./
 RUN pip install --no-cache-dir -r gateway-requirements.txt
 COPY pyproject.toml README.md ./
-COPY sentiment ./sentiment
-COPY gateway ./gateway
+COPY config ./config
+COPY contract ./contract
+COPY store ./store
+COPY api ./api
+COPY client ./client
 COPY training ./training
 COPY export ./export
+COPY serving ./serving
+COPY gateway ./gateway
+COPY monitoring ./monitoring
+COPY sentiment ./sentiment
 RUN pip install --no-cache-dir --no-deps . \
     && python -c "import gateway.server, sentiment.cli"
 

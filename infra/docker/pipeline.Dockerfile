@@ -20,11 +20,17 @@ ENV PIP_NO_CACHE_DIR=1 \
     SENTIMENT_MODEL_REPOSITORY=/work/state/model_repository
 WORKDIR /opt/sentiment
 COPY pyproject.toml README.md ./
-COPY sentiment ./sentiment
+COPY config ./config
+COPY contract ./contract
+COPY store ./store
+COPY api ./api
+COPY client ./client
 COPY training ./training
 COPY export ./export
+COPY serving ./serving
 COPY gateway ./gateway
 COPY monitoring ./monitoring
+COPY sentiment ./sentiment
 COPY model_repository ./model_repository
 COPY backends ./backends
 RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" --extra-index-url https://pypi.org/simple "torch==2.13.0" \

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import PipelineSettings
 from export.convert import ExportedModel, convert, load_classifier
 from export.golden import golden_texts
 from export.layout import PYTHON_MODEL_FILE, PYTHON_MODELS, TEMPLATES
@@ -16,7 +17,6 @@ from export.onnx import export_onnx
 from export.parity import ParityReport, check_parity
 from export.settings import ExportSettings
 from export.smoothing import calibration_texts
-from sentiment.settings import PipelineSettings
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
+from config.settings import PipelineSettings
 from export.convert import ExportedModel
 from export.golden import GOLDEN_SIZE, golden_texts, length_buckets, serving_batches
-from sentiment.settings import PipelineSettings
 
 
 def test_golden_texts_are_the_first_sorted_distinct_dev_sentences(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from config.settings import PipelineSettings
 from export import run as run_module
 from export.convert import ExportedModel
 from export.errors import ExportError, ParityError, RepositoryError
@@ -19,7 +20,6 @@ from export.parity import ParityReport
 from export.publish import publish
 from export.run import export_model_dir, run_export
 from export.settings import ExportSettings
-from sentiment.settings import PipelineSettings
 from training.run import TrainResult
 
 Snapshot = Callable[[Path], dict[str, str]]

@@ -9,13 +9,13 @@ import onnx
 import torch
 from transformers import AutoTokenizer
 
+from config.settings import PipelineSettings
 from export.convert import ExportedModel, load_classifier
 from export.golden import serving_batches
 from export.layout import ONNX_INT8
 from export.parity import ParityReport
 from export.settings import ExportSettings
 from export.smoothing import ScaledInput, calibration_texts, max_logit_diff, smooth_for_int8
-from sentiment.settings import PipelineSettings
 from training.data import load_sst2
 
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import threading
-import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,14 +17,13 @@ import grpc
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
-from gateway.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
-from gateway.persistence_settings import PersistenceSettings
+from api.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+from config.settings import PipelineSettings
+from gateway.core.text import TextAnalyzer
 from gateway.server import GatewayServer, open_persistence
 from gateway.settings import GatewaySettings
-from gateway.text import TextAnalyzer
-from sentiment.settings import PipelineSettings
-from sentiment.tritonserver import TritonServer
-from tests.gateway.postgres import PG_HOST, PG_PORT, PG_USER, admin_connect
+from serving.tritonserver import TritonServer
+from store.settings import PersistenceSettings
 
 T = TypeVar("T")
 WORDS = ["good", "bad", "movie", "great", "awful", "the", "a", "was", "film", "fun"]
@@ -189,24 +186,6 @@ def api_key(gateway: RunningGateway) -> str:
 
 def auth(key: str) -> tuple[tuple[str, str]]:
     return (("authorization", f"Bearer {key}"),)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database created for this test session on the machine's PostgreSQL (dropped after)."""
-    try:
-        admin = admin_connect()
-    except Exception as error:
-        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}: {error}")
-    name = f"gateway_tests_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    yield f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    admin = admin_connect()  # a fault test may have restarted the server meanwhile
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,12 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db import AuditRow, DriftRow, make_engine
-from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
-from gateway.text import TextAnalyzer
-from sentiment.tritonserver import TritonServer
+from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from gateway.core.text import TextAnalyzer
+from serving.tritonserver import TritonServer
+from store import AuditRow, DriftRow, make_engine
 from tests.gateway.conftest import RunningGateway, auth, free_port, gateway_settings, triton_server
-from tests.gateway.test_properties import ALLOWED, code_of
+from tests.gateway.core.test_properties import ALLOWED, code_of
 
 pytestmark = pytest.mark.triton
 

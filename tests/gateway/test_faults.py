@@ -23,14 +23,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.db import AuditRow, make_engine, upgrade_database
-from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
-from gateway.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
-from gateway.keys import ApiKeyStore
-from gateway.text import TextAnalyzer
-from sentiment.tritonserver import TritonServer
+from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from api.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+from gateway.core.text import TextAnalyzer
+from gateway.persistence.keys import ApiKeyStore
+from serving.tritonserver import TritonServer
+from store import AuditRow, make_engine, upgrade_database
 from tests.gateway.conftest import RunningGateway, auth, free_port
-from tests.gateway.postgres import PG_CLUSTER, can_restart_postgres, pg_ctl, pg_online
+from tests.postgres import PG_CLUSTER, can_restart_postgres, pg_ctl, pg_online
 
 pytestmark = pytest.mark.triton
 ROOT = Path(__file__).resolve().parents[2]

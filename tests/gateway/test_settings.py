@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 from gateway import settings as settings_module
-from gateway.errors import ConfigurationError
+from gateway.core.errors import ConfigurationError
 from gateway.settings import GatewaySettings, load_settings
 
 

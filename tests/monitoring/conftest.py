@@ -21,13 +21,13 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from gateway.db import make_engine
-from gateway.db.models import DriftRow
-from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
-from gateway.text import TextAnalyzer
+from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from config.settings import PipelineSettings
+from gateway.core.text import TextAnalyzer
 from monitoring.exporter import DriftMetrics
-from sentiment.settings import PipelineSettings
-from sentiment.tritonserver import TritonServer
+from serving.tritonserver import TritonServer
+from store import make_engine
+from store.models import DriftRow
 from tests.gateway.conftest import (  # noqa: F401  (fixtures: the gateway suite's Triton)
     RunningGateway,
     auth,

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.db import make_engine
-from gateway.db.models import DriftResultRow
+from config.settings import PipelineSettings
 from sentiment.cli import main
-from sentiment.settings import PipelineSettings
+from store import make_engine
+from store.models import DriftResultRow
 from tests.monitoring.conftest import LiveStack, TrafficWindows
 
 pytestmark = pytest.mark.triton

@@ -10,13 +10,13 @@ from typing import Any
 import grpc
 import pytest
 
-from gateway.generated.sentiment.v1 import sentiment_pb2 as pb
+from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from config.settings import PipelineSettings
 from monitoring.dashboards import DASHBOARD_DIR, DASHBOARDS, GPU_ONLY, panel_queries
 from monitoring.job import DriftJob
 from monitoring.settings import DriftSettings
 from monitoring.window import Window
-from sentiment.settings import PipelineSettings
-from sentiment.tritonserver import has_gpu
+from serving.tritonserver import has_gpu
 from tests.monitoring.conftest import LiveStack, TrafficWindows
 
 pytestmark = pytest.mark.triton
@@ -54,7 +54,7 @@ def scraped(
 
 
 def _engine(stack: LiveStack) -> Any:
-    from gateway.db import make_engine
+    from store import make_engine
 
     return make_engine(stack.database_url)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.db import make_engine, upgrade_database
-from gateway.db.models import DriftResultRow
 from monitoring.job import DriftJob
 from monitoring.settings import DriftSettings
 from monitoring.window import Window, parse_duration
+from store import make_engine, upgrade_database
+from store.models import DriftResultRow
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
+from config.settings import PipelineSettings
 from export.golden import golden_texts
 from export.publish import PublishedVersion
 from export.run import export_model_dir
-from sentiment.settings import PipelineSettings
-from sentiment.tritonserver import TritonServer
+from serving.tritonserver import TritonServer
 
 BUCKETS = (16, 32, 64, 128)
 PROTOCOLS = ("http", "grpc")

@@ -11,9 +11,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from config.settings import PROJECT_ROOT
 from export.publish import PublishedVersion
-from sentiment.settings import PROJECT_ROOT
-from sentiment.tritonserver import TritonInstallation
+from serving.tritonserver import TritonInstallation
 
 
 def load_backend(name: str) -> ModuleType:

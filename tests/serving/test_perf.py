@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sentiment.perf import find_perf_analyzer, perf_command, perf_environment, write_input_data
-from sentiment.tritonserver import TritonServer
+from serving.perf import find_perf_analyzer, perf_command, perf_environment, write_input_data
+from serving.tritonserver import TritonServer
 
 
 def test_input_data_is_one_string_request_per_sentence(tmp_path: Path) -> None:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from config.settings import PipelineSettings
 from export.publish import PublishedVersion
 from export.run import export_model_dir
-from sentiment.inventory import inventory, render
-from sentiment.settings import PipelineSettings
-from sentiment.tritonserver import TritonServer, load_models
+from serving.inventory import inventory, render
+from serving.tritonserver import TritonServer, load_models
 
 pytestmark = pytest.mark.triton
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment.tritonserver import (
+from serving.tritonserver import (
     TritonInstallation,
     TritonServer,
     TritonServerError,

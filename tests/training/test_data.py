@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentiment.settings import PipelineSettings
+from config.settings import PipelineSettings
 from training.data import load_sst2, take
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment.settings import PipelineSettings
+from config.settings import PipelineSettings
 from training.data import load_sst2, take
 from training.loop import (
     Checkpoint,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from sentiment.settings import PipelineSettings
+from config.settings import PipelineSettings
 from training.reference import FEATURES
 from training.run import PIPELINE_FILE, REFERENCE_ARTIFACT, TrainResult, train
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, text
 
-from gateway.contracts import AuditRecord, Prediction
+from gateway.core.contracts import AuditRecord, Prediction
 
 T = TypeVar("T")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from persistence_helpers import make_record
 
-from gateway.audit import SpooledAuditLog
-from gateway.db import make_engine
+from gateway.persistence.audit import SpooledAuditLog
+from store import make_engine
 
 
 async def main(url: str, spool_dir: Path) -> None:

@@ -18,15 +18,15 @@ import pytest
 from persistence_helpers import audit_counts, make_record, run
 from sqlalchemy import Engine, text
 
-from gateway.audit import SpooledAuditLog
-from gateway.audit.records import to_row
-from gateway.audit.store import AuditStore
-from gateway.contracts import AuditSpoolFull
-from gateway.db import make_engine, upgrade_database
-from gateway.keys import ApiKeyStore
-from tests.gateway.postgres import PG_CLUSTER, can_restart_postgres
-from tests.gateway.postgres import pg_ctl as _pg_ctl
-from tests.gateway.postgres import pg_online as _pg_online
+from gateway.core.contracts import AuditSpoolFull
+from gateway.persistence.audit import SpooledAuditLog
+from gateway.persistence.audit.records import to_row
+from gateway.persistence.audit.store import AuditStore
+from gateway.persistence.keys import ApiKeyStore
+from store import make_engine, upgrade_database
+from tests.postgres import PG_CLUSTER, can_restart_postgres
+from tests.postgres import pg_ctl as _pg_ctl
+from tests.postgres import pg_online as _pg_online
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]

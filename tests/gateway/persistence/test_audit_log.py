@@ -8,7 +8,13 @@ from pathlib import Path
 from persistence_helpers import audit_counts, make_record, run
 from sqlalchemy import Engine
 
-from gateway.audit import AuditStore, SpooledAuditLog, decode_record, encode_record, row_to_json
+from gateway.persistence.audit import (
+    AuditStore,
+    SpooledAuditLog,
+    decode_record,
+    encode_record,
+    row_to_json,
+)
 
 
 def test_concurrent_appends_are_group_committed_and_stored_once(

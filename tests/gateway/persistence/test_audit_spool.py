@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from persistence_helpers import run
 
-from gateway.audit.segments import Position, SegmentFiles, frame
-from gateway.audit.spool import AuditSpool
-from gateway.contracts import AuditUnavailable
+from gateway.core.contracts import AuditUnavailable
+from gateway.persistence.audit.segments import Position, SegmentFiles, frame
+from gateway.persistence.audit.spool import AuditSpool
 
 
 def test_append_returns_only_after_its_fsync(
@@ -90,7 +90,7 @@ def test_a_second_process_cannot_open_a_spool_in_use(tmp_path: Path) -> None:
     files.recover()
     probe = (
         "import sys; from pathlib import Path; "
-        "from gateway.audit.segments import SegmentFiles, SpoolLocked\n"
+        "from gateway.persistence.audit.segments import SegmentFiles, SpoolLocked\n"
         "try: SegmentFiles(Path(sys.argv[1]), 1024).recover()\n"
         "except SpoolLocked: sys.exit(3)\n"
     )

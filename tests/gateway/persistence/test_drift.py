@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from persistence_helpers import make_record, run
 from sqlalchemy import Engine
 
-from gateway.contracts import DriftSample, TextFeatures
-from gateway.drift import SqlDriftSink, should_sample
+from gateway.core.contracts import DriftSample, TextFeatures
+from gateway.persistence.drift import SqlDriftSink, should_sample
 
 
 def test_sampling_is_deterministic_and_close_to_the_rate() -> None:

@@ -6,9 +6,9 @@ import pytest
 from persistence_helpers import run
 from sqlalchemy import Engine, text
 
-from gateway.contracts import Caller, KeyRevoked, KeyStoreUnavailable
-from gateway.db import make_engine, upgrade_database
-from gateway.keys import ApiKeyStore, KeyNameError
+from gateway.core.contracts import Caller, KeyRevoked, KeyStoreUnavailable
+from gateway.persistence.keys import ApiKeyStore, KeyNameError
+from store import make_engine, upgrade_database
 
 
 def test_create_verify_list_revoke(engine: Engine) -> None:

@@ -1,0 +1,1 @@
+"""The public API: Python modules generated from proto/ (`make proto`)."""

@@ -1,0 +1,1 @@
+"""The client SDK of the gateway's public API (`sentiment.v1`)."""

@@ -1,0 +1,169 @@
+"""A small typed client of SentimentService over the generated stubs.
+
+Every call has a deadline; UNAVAILABLE is retried with exponential backoff (or the
+server's RetryInfo delay) while the deadline allows. A request id is made before the
+first attempt so that retries of one call are one request in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+
+from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from api.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+
+T = TypeVar("T")
+DETAIL_TYPES: tuple[type[Message], ...] = (
+    error_details_pb2.BadRequest,
+    error_details_pb2.QuotaFailure,
+    error_details_pb2.RetryInfo,
+)
+
+
+@dataclass(frozen=True)
+class ErrorDetails:
+    """The google.rpc details of a failed call, unpacked."""
+
+    field_violations: dict[str, str] = field(default_factory=dict)
+    """BadRequest: field path -> description."""
+    quota_violations: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+
+
+def error_details(error: grpc.aio.AioRpcError | grpc.RpcError) -> ErrorDetails:
+    """Unpack `grpc-status-details-bin` of a failed call (empty when it has none)."""
+    trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    raw = next((v for k, v in (trailers or ()) if k == "grpc-status-details-bin"), None)
+    if not isinstance(raw, bytes):
+        return ErrorDetails()
+    status = status_pb2.Status.FromString(raw)
+    violations: dict[str, str] = {}
+    quota: list[str] = []
+    retry_after = None
+    for packed in status.details:
+        if packed.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            packed.Unpack(bad)
+            violations.update({v.field: v.description for v in bad.field_violations})
+        elif packed.Is(error_details_pb2.QuotaFailure.DESCRIPTOR):
+            failure = error_details_pb2.QuotaFailure()
+            packed.Unpack(failure)
+            quota.extend(v.subject for v in failure.violations)
+        elif packed.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            packed.Unpack(info)
+            retry_after = info.retry_delay.ToNanoseconds() / 1e9
+    return ErrorDetails(violations, quota, retry_after)
+
+
+class SentimentClient:
+    """Async client; use `async with SentimentClient(target, api_key) as client`."""
+
+    def __init__(
+        self,
+        target: str,
+        api_key: str,
+        *,
+        timeout: float = 5.0,
+        retries: int = 3,
+        backoff: float = 0.1,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self.target = target
+        self._metadata = (("authorization", f"Bearer {api_key}"),)
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self._credentials = credentials
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: pb_grpc.SentimentServiceStub | None = None
+
+    async def __aenter__(self) -> SentimentClient:
+        self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def open(self) -> None:
+        """Create the channel (inside the running loop)."""
+        if self._credentials is None:
+            self._channel = grpc.aio.insecure_channel(self.target)
+        else:
+            self._channel = grpc.aio.secure_channel(self.target, self._credentials)
+        self._stub = pb_grpc.SentimentServiceStub(self._channel)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    @property
+    def stub(self) -> pb_grpc.SentimentServiceStub:
+        if self._stub is None:
+            raise RuntimeError("open() the client (or use it as an async context manager)")
+        return self._stub
+
+    async def predict(
+        self, text: str, *, request_id: str = "", model: str = "", timeout: float | None = None
+    ) -> pb.PredictResponse:
+        request = pb.PredictRequest(text=text, request_id=request_id or _new_id(), model=model)
+        return await self._retrying(
+            lambda t: self.stub.Predict(request, timeout=t, metadata=self._metadata), timeout
+        )
+
+    async def predict_batch(
+        self,
+        texts: list[str],
+        *,
+        request_id: str = "",
+        model: str = "",
+        timeout: float | None = None,
+    ) -> pb.PredictBatchResponse:
+        request = pb.PredictBatchRequest(
+            texts=texts, request_id=request_id or _new_id(), model=model
+        )
+        return await self._retrying(
+            lambda t: self.stub.PredictBatch(request, timeout=t, metadata=self._metadata), timeout
+        )
+
+    async def predict_stream(
+        self, requests: AsyncIterable[pb.PredictStreamRequest], *, timeout: float | None = None
+    ) -> AsyncIterator[pb.PredictStreamResponse]:
+        """One response per request, in order (a stream is not retried)."""
+        call = self.stub.PredictStream(
+            requests, timeout=timeout or self.timeout, metadata=self._metadata
+        )
+        async for response in call:
+            yield response
+
+    async def _retrying(self, call: Callable[[float], Awaitable[T]], timeout: float | None) -> T:
+        deadline = time.monotonic() + (timeout or self.timeout)
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            remaining = deadline - time.monotonic()
+            try:
+                return await call(max(remaining, 0.001))
+            except grpc.aio.AioRpcError as err:
+                if err.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.retries:
+                    raise
+                wait = error_details(err).retry_after or delay
+                wait = min(wait, delay * 4)
+                if deadline - time.monotonic() <= wait:
+                    raise
+                await asyncio.sleep(wait)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex

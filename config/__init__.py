@@ -1,0 +1,1 @@
+"""Settings shared by every component: the state directory, the pipeline, Triton."""

@@ -1,0 +1,264 @@
+"""The core of the gateway: validation -> auth -> rate limit -> Triton -> audit -> drift.
+
+Transport-free: the servicer hands in a `RawRequest` (or the `UndecodableRequest` the
+decoder made of bad bytes) and the call's metadata and deadline, and gets predictions
+back or a GatewayError. Every request, refused ones included, is appended to the audit
+log; a successful one only returns once its record is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from gateway.core.auth import Authenticator
+from gateway.core.context import current_request_id
+from gateway.core.contracts import (
+    AuditLog,
+    AuditRecord,
+    Caller,
+    DriftSample,
+    DriftSink,
+    InferenceBackend,
+    ModelInfo,
+    PersistenceUnavailable,
+    Prediction,
+)
+from gateway.core.errors import DatabaseUnavailable, GatewayError, InternalError
+from gateway.core.ratelimit import InFlightLimiter, TokenBucketLimiter
+from gateway.core.text import TextAnalyzer
+from gateway.core.validation import (
+    REQUEST_ID,
+    Limits,
+    RawRequest,
+    UndecodableRequest,
+    ValidRequest,
+    validate_request,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What the transport knows about a call: its method, metadata and time left."""
+
+    method: str
+    metadata: Mapping[str, str]
+    deadline: float | None
+    """The caller's deadline as a time.monotonic() value; None when it set none."""
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    request_id: str
+    predictions: list[Prediction]
+    model: ModelInfo
+
+
+@dataclass
+class PredictionService:
+    """The dataplane: one instance per server, shared by every call."""
+
+    limits: Limits
+    analyzer: TextAnalyzer
+    authenticator: Authenticator
+    rate_limiter: TokenBucketLimiter
+    in_flight: InFlightLimiter
+    triton: InferenceBackend
+    audit: AuditLog
+    drift: DriftSink
+    should_sample: Callable[[str], bool]
+    """Deterministic choice of the requests whose features go to the drift table."""
+    labels: list[str]
+    default_timeout: float = 10.0
+    stream_window: int = 16
+    on_drift_sample: Callable[[int], None] = lambda count: None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def predict(
+        self, raw: RawRequest | UndecodableRequest, call: CallInfo
+    ) -> PredictionResult:
+        """Serve one request or raise the GatewayError the client should see."""
+        received = datetime.now(UTC)
+        deadline = call.deadline or time.monotonic() + self.default_timeout
+        request_id = _request_id(raw)
+        current_request_id.set(request_id)
+        caller: Caller | None = None
+        texts = raw.texts if isinstance(raw, RawRequest) else []
+        try:
+            with self.in_flight.slot():
+                if isinstance(raw, UndecodableRequest):
+                    raise raw.error
+                request = validate_request(raw, self.limits, self.analyzer, request_id)
+                caller = await self.authenticator.authenticate(call.metadata)
+                self.rate_limiter.acquire(caller.key_id, len(request.texts))
+                result = await self._infer(request, deadline)
+                await self._audit(call, received, caller, texts, result, None)
+        except GatewayError as error:
+            await self._audit_refusal(call, received, request_id, caller, texts, error)
+            raise
+        except asyncio.CancelledError:
+            # The caller went away (or the server cancelled the call): still an outcome.
+            record = self._record(
+                call, received, request_id, caller, texts, "CANCELLED", "cancelled", []
+            )
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.audit.append(record))
+            raise
+        except Exception as error:
+            log.exception("unexpected error serving request %s", request_id)
+            internal = InternalError()
+            await self._audit_refusal(call, received, request_id, caller, texts, internal)
+            raise internal from error
+        self._sample(request, result)
+        return result
+
+    async def predict_stream(
+        self, requests: AsyncIterator[RawRequest | UndecodableRequest], call: CallInfo
+    ) -> AsyncIterator[PredictionResult]:
+        """Serve a stream: up to `stream_window` messages at once, answers in order.
+
+        Reading runs in its own task so a client that waits for each answer before sending
+        the next message is served too. The first error ends the stream.
+        """
+        queue: asyncio.Queue[asyncio.Task[PredictionResult] | BaseException | None]
+        queue = asyncio.Queue(self.stream_window)
+
+        async def read() -> None:
+            try:
+                async for raw in requests:
+                    await queue.put(asyncio.create_task(self.predict(raw, call)))
+            except Exception as err:
+                await queue.put(err)
+            else:
+                await queue.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield await item
+        finally:
+            reader.cancel()
+            while not queue.empty():
+                leftover = queue.get_nowait()
+                if isinstance(leftover, asyncio.Task):
+                    leftover.cancel()
+
+    async def close(self) -> None:
+        """Wait for pending drift writes."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _infer(self, request: ValidRequest, deadline: float) -> PredictionResult:
+        raw, info = await self.triton.infer(
+            request.model, request.texts, request.request_id, deadline, batch=len(request.texts) > 1
+        )
+        predictions = [
+            Prediction(
+                label=p.label,
+                score=p.score,
+                probabilities=dict(zip(self.labels, p.probabilities, strict=False)),
+                model_name=info.name,
+                model_version=info.version,
+                mlflow_run_id=info.mlflow_run_id,
+            )
+            for p in raw
+        ]
+        return PredictionResult(request.request_id, predictions, info)
+
+    def _record(
+        self,
+        call: CallInfo,
+        received: datetime,
+        request_id: str,
+        caller: Caller | None,
+        texts: list[str],
+        status: str,
+        error: str | None,
+        predictions: list[Prediction],
+    ) -> AuditRecord:
+        return AuditRecord(
+            request_id=request_id,
+            method=call.method,
+            key_id=caller.key_id if caller else None,
+            received_at=received,
+            completed_at=datetime.now(UTC),
+            status=status,
+            error=error,
+            texts=list(texts),
+            text_sha256=[hashlib.sha256(t.encode()).hexdigest() for t in texts],
+            predictions=predictions,
+        )
+
+    async def _audit(
+        self,
+        call: CallInfo,
+        received: datetime,
+        caller: Caller,
+        texts: list[str],
+        result: PredictionResult,
+        error: str | None,
+    ) -> None:
+        record = self._record(
+            call, received, result.request_id, caller, texts, "OK", error, result.predictions
+        )
+        try:
+            await self.audit.append(record)
+        except PersistenceUnavailable as err:
+            log.error("audit append failed for %s: %s", result.request_id, err)
+            raise DatabaseUnavailable("audit log unavailable; retry later") from err
+
+    async def _audit_refusal(
+        self,
+        call: CallInfo,
+        received: datetime,
+        request_id: str,
+        caller: Caller | None,
+        texts: list[str],
+        error: GatewayError,
+    ) -> None:
+        # The client gets the original error whatever happens here.
+        record = self._record(
+            call, received, request_id, caller, texts, error.code.name, error.message, []
+        )
+        try:
+            await self.audit.append(record)
+        except Exception as err:
+            log.warning("could not audit refused request %s: %s", request_id, err)
+
+    def _sample(self, request: ValidRequest, result: PredictionResult) -> None:
+        if not self.should_sample(request.request_id):
+            return
+        now = datetime.now(UTC)
+        samples = [
+            DriftSample(request.request_id, index, now, analyzed.features, prediction)
+            for index, (analyzed, prediction) in enumerate(
+                zip(request.analyzed, result.predictions, strict=True)
+            )
+        ]
+        task = asyncio.create_task(self._store_samples(samples))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _store_samples(self, samples: list[DriftSample]) -> None:
+        try:
+            await self.drift.add(samples)
+            self.on_drift_sample(len(samples))
+        except Exception:
+            log.exception("drift samples for %s were not stored", samples[0].request_id)
+
+
+def _request_id(raw: RawRequest | UndecodableRequest) -> str:
+    if isinstance(raw, RawRequest) and REQUEST_ID.fullmatch(raw.request_id):
+        return raw.request_id
+    return uuid.uuid4().hex

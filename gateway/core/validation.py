@@ -1,0 +1,111 @@
+"""Request validation: everything a client can send is checked here, nothing elsewhere.
+
+The transport decodes request bytes (`gateway.transport.decoding`) into a `RawRequest`,
+or an `UndecodableRequest` carrying the violation; `validate_request` checks a decoded
+request against the configured limits.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.core.errors import FieldViolation, ValidationError
+from gateway.core.text import AnalyzedText, TextAnalyzer
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@dataclass(frozen=True)
+class UndecodableRequest:
+    """Request bytes that could not be accepted; validation raises `error`."""
+
+    error: ValidationError
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """A decoded request, before validation (what every RPC's message comes down to)."""
+
+    texts: list[str]
+    request_id: str
+    model: str
+    batch: bool
+    """True for PredictBatch: violations name `texts[i]`, otherwise `text`."""
+
+
+@dataclass(frozen=True)
+class ValidRequest:
+    """A request that passed validation."""
+
+    texts: list[str]
+    request_id: str
+    model: str
+    analyzed: list[AnalyzedText]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits a request is checked against (from GatewaySettings)."""
+
+    max_text_chars: int
+    max_tokens: int
+    max_batch_texts: int
+    models: tuple[str, ...]
+
+
+def validate_request(
+    raw: RawRequest, limits: Limits, analyzer: TextAnalyzer, request_id: str
+) -> ValidRequest:
+    """Check a decoded request; raise ValidationError listing every bad field.
+
+    `request_id` is the call's id as the service chose it (the client's when valid).
+    """
+    violations: list[FieldViolation] = []
+    if raw.request_id and not REQUEST_ID.fullmatch(raw.request_id):
+        violations.append(
+            FieldViolation("request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        )
+    if raw.model and raw.model not in limits.models:
+        violations.append(
+            FieldViolation("model", f"unknown model; choose one of {', '.join(limits.models)}")
+        )
+    if raw.batch and not raw.texts:
+        violations.append(FieldViolation("texts", "at least one text is required"))
+    if len(raw.texts) > limits.max_batch_texts:
+        violations.append(
+            FieldViolation(
+                "texts", f"{len(raw.texts)} texts is over the limit of {limits.max_batch_texts}"
+            )
+        )
+        raise ValidationError(violations)  # do not tokenize an oversized batch
+    checked: list[tuple[int, str]] = []
+    for index, text in enumerate(raw.texts):
+        path = f"texts[{index}]" if raw.batch else "text"
+        if not text.strip():
+            violations.append(FieldViolation(path, "must not be empty or only whitespace"))
+        elif len(text) > limits.max_text_chars:
+            violations.append(
+                FieldViolation(
+                    path, f"{len(text)} characters is over the limit of {limits.max_text_chars}"
+                )
+            )
+        else:
+            checked.append((index, text))
+    analyzed = analyzer.analyze([text for _, text in checked]) if checked else []
+    for (index, _), result in zip(checked, analyzed, strict=True):
+        if result.model_tokens > limits.max_tokens:
+            path = f"texts[{index}]" if raw.batch else "text"
+            violations.append(
+                FieldViolation(
+                    path, f"{result.model_tokens} tokens is over the limit of {limits.max_tokens}"
+                )
+            )
+    if violations:
+        raise ValidationError(violations)
+    return ValidRequest(
+        texts=raw.texts,
+        request_id=request_id,
+        model=raw.model or limits.models[0],
+        analyzed=analyzed,
+    )

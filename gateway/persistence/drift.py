@@ -1,0 +1,123 @@
+"""Drift sampling: which requests to keep (`should_sample`) and where (`SqlDriftSink`).
+
+The choice is a pure function of the request id, so a replayed or retried request is
+sampled the same way by every gateway replica. The features come from `gateway.core.text`,
+which computes them as `training.reference` does (a test holds the two equal), so live
+samples compare like for like with the reference statistics saved at training time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+
+from gateway.core.contracts import DriftSample
+from gateway.persistence.audit.store import insert_ignoring_duplicates
+from store.engine import as_utc
+from store.models import DriftRow
+
+log = logging.getLogger(__name__)
+
+_SCALE = float(1 << 64)
+
+
+def should_sample(request_id: str, rate: float) -> bool:
+    """True for a `rate` share of request ids, the same answer for the same id every time."""
+    if rate <= 0.0:
+        return False
+    if rate >= 1.0:
+        return True
+    digest = hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _SCALE < rate
+
+
+def to_row(sample: DriftSample) -> dict[str, Any]:
+    prediction, features = sample.prediction, sample.features
+    return {
+        "request_id": sample.request_id,
+        "index": sample.index,
+        "sampled_at": as_utc(sample.sampled_at),
+        "text_length": features.text_length,
+        "token_count": features.token_count,
+        "unknown_token_rate": features.unknown_token_rate,
+        "non_ascii_share": features.non_ascii_share,
+        "label": prediction.label,
+        "score": prediction.score,
+        "probabilities": prediction.probabilities,
+        "model_name": prediction.model_name,
+        "model_version": prediction.model_version,
+        "mlflow_run_id": prediction.mlflow_run_id,
+    }
+
+
+class SqlDriftSink:
+    """`DriftSink` on the `drift_samples` table, off the request path.
+
+    `add` only queues (bounded; samples beyond the bound are dropped and counted: drift
+    statistics tolerate gaps, requests must not wait). A background task inserts queued
+    samples in batches, idempotently on (request id, index). Create it in the running loop.
+    """
+
+    def __init__(self, engine: Engine, *, max_queued: int = 10_000, batch_size: int = 500) -> None:
+        self.engine = engine
+        self._insert = insert_ignoring_duplicates(
+            engine, DriftRow.__table__, ["request_id", "index"]
+        )
+        self._queue: asyncio.Queue[DriftSample] = asyncio.Queue(maxsize=max_queued)
+        self._batch_size = batch_size
+        self._task = asyncio.create_task(self._run(), name="drift-writer")
+        self.stored = 0
+        """Samples inserted so far."""
+        self.dropped = 0
+        """Samples dropped because the queue was full or the database refused them."""
+
+    async def add(self, samples: list[DriftSample]) -> None:
+        for sample in samples:
+            try:
+                self._queue.put_nowait(sample)
+            except asyncio.QueueFull:
+                self.dropped += 1
+
+    def insert(self, samples: Sequence[DriftSample]) -> None:
+        """Blocking insert of `samples` (existing (request id, index) pairs are kept)."""
+        with self.engine.begin() as connection:
+            connection.execute(self._insert, [to_row(s) for s in samples])
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(self.insert, batch)
+                self.stored += len(batch)
+            except Exception as error:  # the loop must outlive any one bad batch
+                self.dropped += len(batch)
+                unexpected = not isinstance(error, sa_exc.SQLAlchemyError)
+                log.warning("dropped %d drift samples: %s", len(batch), error, exc_info=unexpected)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Store what is queued (for up to `timeout` s), then stop the background task."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    def fetch(self, request_id: str) -> list[DriftRow]:
+        """Stored samples of one request, by position."""
+        query = select(DriftRow).where(DriftRow.request_id == request_id).order_by(DriftRow.index)
+        with Session(self.engine) as session:
+            rows = list(session.scalars(query))
+            session.expunge_all()
+        return rows

@@ -1,0 +1,1 @@
+"""The gRPC transport: request decoding, the servicer, the error interceptor."""

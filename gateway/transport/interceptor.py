@@ -1,0 +1,132 @@
+"""The one server interceptor: gateway errors -> gRPC statuses with rich details.
+
+Every RPC's outcome is counted here too (requests by method and code, latency), because
+this is the only place that sees the final status of every call, rejected ones included.
+Unknown exceptions become INTERNAL with a generic message; the traceback and the request
+id go to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import status_pb2
+
+from gateway.core.context import current_request_id
+from gateway.core.errors import GatewayError, InternalError
+from gateway.metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+
+SERVICE = "sentiment.v1.SentimentService"
+
+
+def rich_status(error: GatewayError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
+    """The code, message and `grpc-status-details-bin` trailer for an error."""
+    details = []
+    for message in error.details():
+        packed = any_pb2.Any()
+        packed.Pack(message)
+        details.append(packed)
+    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
+    return error.code, error.message, (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+def _as_gateway_error(error: BaseException, method: str) -> GatewayError:
+    if isinstance(error, GatewayError):
+        return error
+    log.error(
+        "unhandled error in %s (request id %s)", method, current_request_id.get(), exc_info=error
+    )
+    return InternalError()
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Maps GatewayError (and anything unexpected) to statuses; records call metrics.
+
+    The wrapped handlers are built once per method and reused: `intercept_service` runs
+    for every call, so it only looks its wrapper up.
+    """
+
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._metrics = metrics
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        full_name = handler_call_details.method
+        cached = self._wrapped.get(full_name)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        service, _, method = full_name.lstrip("/").partition("/")
+        if handler is None or service != SERVICE:
+            return handler  # health, reflection, unknown methods: nothing of ours to map
+        wrapped = self._wrap(handler, method)
+        self._wrapped[full_name] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._stream(handler.stream_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    async def _abort(self, context: grpc.aio.ServicerContext, error: GatewayError) -> None:
+        code, message, trailer = rich_status(error)
+        await context.abort(code, message, trailing_metadata=trailer)
+
+    def _unary(self, behavior: Any, method: str) -> Any:
+        record = self._metrics.for_method(method)
+
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                response = await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as raw:
+                error = _as_gateway_error(raw, method)
+                record.failed(error.code, error.reason, started)
+                await self._abort(context, error)
+            record.ok(started)
+            return response
+
+        return handle
+
+    def _stream(self, behavior: Any, method: str) -> Any:
+        record = self._metrics.for_method(method)
+
+        async def handle(
+            requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            try:
+                async for response in behavior(requests, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as raw:
+                error = _as_gateway_error(raw, method)
+                record.failed(error.code, error.reason, started)
+                await self._abort(context, error)
+            record.ok(started)
+
+        return handle

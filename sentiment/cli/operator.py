@@ -1,0 +1,132 @@
+"""Operator commands: `keys create|list|revoke` and `audit REQUEST_ID...`.
+
+`add_commands(subparsers)` adds them to the `sentiment` command. Each handler applies the
+database migrations first, so the commands work on a fresh database too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from store.settings import PersistenceSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from gateway.persistence.keys import ApiKeyStore
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add `keys` and `audit` to an argparse subparsers object (handlers in `handler`)."""
+    keys = subparsers.add_parser("keys", help="manage API keys of the gateway")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    create = actions.add_parser("create", help="issue a key (printed once, stored hashed)")
+    create.add_argument("name", help="who the key is for (unique among active keys)")
+    create.set_defaults(handler=keys_create)
+    listing = actions.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    listing.set_defaults(handler=keys_list)
+    revoke = actions.add_parser("revoke", help="revoke the active key with this name")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=keys_revoke)
+
+    audit = subparsers.add_parser("audit", help="print stored audit records as JSON lines")
+    audit.add_argument("request_ids", nargs="+", metavar="REQUEST_ID")
+    audit.set_defaults(handler=audit_show)
+
+
+@contextlib.contextmanager
+def _database(settings: PersistenceSettings) -> Iterator[Engine]:
+    """The configured database, migrated to head; its connections closed afterwards."""
+    from store import make_engine, upgrade_database
+
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    try:
+        upgrade_database(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _key_store() -> Iterator[ApiKeyStore]:
+    from gateway.persistence.keys import ApiKeyStore
+
+    settings = PersistenceSettings()
+    with _database(settings) as engine:
+        yield ApiKeyStore(engine, pepper=settings.pepper_bytes())
+
+
+def keys_create(args: argparse.Namespace, _settings: object = None) -> int:
+    from gateway.persistence.keys import KeyNameError
+
+    try:
+        with _key_store() as store:
+            issued = store.create(args.name)
+    except KeyNameError as error:
+        print(f"sentiment keys create: {error}", file=sys.stderr)
+        return 1
+    print(issued.token)
+    print(
+        f"key id {issued.key_id} for {issued.name!r}: shown once, store it now; "
+        f"send it as 'authorization: Bearer <key>'",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def keys_list(args: argparse.Namespace, _settings: object = None) -> int:
+    with _key_store() as store:
+        keys = store.list_keys()
+    if getattr(args, "json", False):
+        for key in keys:
+            revoked = key.revoked_at.isoformat() if key.revoked_at else None
+            print(
+                json.dumps(
+                    {
+                        "key_id": key.key_id,
+                        "name": key.name,
+                        "created_at": key.created_at.isoformat(),
+                        "revoked_at": revoked,
+                    }
+                )
+            )
+        return 0
+    print(f"{'KEY ID':<14}{'NAME':<24}{'CREATED':<27}REVOKED")
+    for key in keys:
+        revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
+        created = key.created_at.isoformat(timespec="seconds")
+        print(f"{key.key_id:<14}{key.name:<24}{created:<27}{revoked}")
+    return 0
+
+
+def keys_revoke(args: argparse.Namespace, _settings: object = None) -> int:
+    with _key_store() as store:
+        revoked = store.revoke(args.name)
+    if not revoked:
+        print(f"sentiment keys revoke: no active key named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.name!r} (key id {', '.join(revoked)})")
+    return 0
+
+
+def audit_show(args: argparse.Namespace, _settings: object = None) -> int:
+    """One JSON line per stored record; exit 1 when any request id is not stored."""
+    from gateway.persistence.audit import AuditStore, row_to_json
+
+    settings = PersistenceSettings()
+    with _database(settings) as engine:
+        dead_letter = settings.resolved_spool_dir() / "dead-letter.jsonl"
+        rows = AuditStore(engine, dead_letter).fetch(args.request_ids)
+    for row in rows:
+        print(json.dumps(row_to_json(row), ensure_ascii=False))
+    missing = set(args.request_ids) - {row.request_id for row in rows}
+    for request_id in args.request_ids:
+        if request_id in missing:
+            print(f"sentiment audit: no stored record for {request_id!r}", file=sys.stderr)
+    return 1 if missing else 0

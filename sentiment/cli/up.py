@@ -1,0 +1,75 @@
+"""`sentiment up`: Triton and the gateway in front of it, with a local API key.
+
+This is what `make run` starts. Triton runs as a child process; the gateway serves in
+this process until SIGTERM/SIGINT, drains, and then Triton is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from config.settings import PipelineSettings
+
+LOCAL_KEY_NAME = "local"
+LOCAL_KEY_FILE = "local-api-key"
+
+
+def ensure_local_key(state_dir: Path) -> tuple[str, Path]:
+    """The local API key, kept in the state dir (mode 0600); issued when missing or revoked."""
+    from gateway.core.contracts import KeyRevoked
+    from gateway.persistence.keys import ApiKeyStore
+    from store import make_engine, upgrade_database
+    from store.settings import PersistenceSettings
+
+    settings = PersistenceSettings()
+    path = state_dir / LOCAL_KEY_FILE
+    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    try:
+        upgrade_database(engine)
+        store = ApiKeyStore(engine, pepper=settings.pepper_bytes())
+        if path.is_file():
+            token = path.read_text().strip()
+            try:
+                if store.verify(token) is not None:
+                    return token, path
+            except KeyRevoked:
+                pass  # issue a new one below
+        store.revoke(LOCAL_KEY_NAME)  # a key whose token file was lost is useless
+        token = store.create(LOCAL_KEY_NAME).token
+    finally:
+        engine.dispose()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+    return token, path
+
+
+def up(settings: PipelineSettings) -> int:
+    """Start Triton, wait until it is ready, then serve the gateway in the foreground."""
+    from gateway.server import serve_gateway
+    from sentiment.cli.gateway import API_KEY_ENV
+    from serving.tritonserver import TritonServer, TritonServerError
+
+    _, key_file = ensure_local_key(settings.state_dir)
+    triton = TritonServer.from_settings(settings)
+    print(f"starting Triton (log: {triton.log_path})", file=sys.stderr)
+    triton.start()
+    try:
+        triton.wait_ready(timeout=600)
+        print(
+            f"Triton ready: HTTP {triton.http_url}, gRPC {triton.grpc_url}, "
+            f"metrics 127.0.0.1:{triton.metrics_port}\n"
+            f"local API key in {key_file}; try:\n"
+            f"  export {API_KEY_ENV}=$(cat {key_file})\n"
+            f'  .venv/bin/sentiment predict "a gorgeous, witty film" "a dull mess"',
+            file=sys.stderr,
+        )
+        return serve_gateway(settings, triton_grpc_url=triton.grpc_url)
+    except TritonServerError as error:
+        print(f"sentiment up: {error}", file=sys.stderr)
+        return 1
+    finally:
+        triton.stop()

@@ -1,0 +1,384 @@
+"""Run the real Triton Inference Server (the binary in the nvidia-pytriton wheel).
+
+`TritonServer` starts `tritonserver` on a model repository with a backend directory built
+under the state dir, waits until it is ready and stops it with SIGTERM; `serve()` is the
+foreground `sentiment triton` command; `load_models()` asks a running server to (re)load
+models through the repository API so a newly published version serves without restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+
+from config.settings import PROJECT_ROOT, PipelineSettings
+
+PROJECT_BACKENDS = PROJECT_ROOT / "backends"
+"""Python-based CPU backends kept in git (`onnxruntime/model.py`, `pytorch/model.py`)."""
+
+PYTHON_BASED_BACKENDS = ("onnxruntime", "pytorch")
+CPU_CONFIG_NAME = "cpu"
+LOG_TAIL_LINES = 40
+
+
+class TritonServerError(RuntimeError):
+    """Triton could not be found, started, or did not become ready."""
+
+
+@dataclass(frozen=True)
+class TritonInstallation:
+    """Where the nvidia-pytriton wheel keeps the server and its Python backend."""
+
+    root: Path
+    """`<site-packages>/pytriton/tritonserver`."""
+    libs: Path
+    """`<site-packages>/nvidia_pytriton.libs`: shared libraries for LD_LIBRARY_PATH."""
+
+    @classmethod
+    def find(cls) -> TritonInstallation:
+        site = Path(sysconfig.get_paths()["purelib"])
+        installation = cls(site / "pytriton" / "tritonserver", site / "nvidia_pytriton.libs")
+        if not installation.binary.is_file():
+            raise TritonServerError(
+                f"tritonserver not found at {installation.binary}: install nvidia-pytriton==0.7.0"
+            )
+        return installation
+
+    @property
+    def binary(self) -> Path:
+        return self.root / "bin" / "tritonserver"
+
+    @property
+    def python_backend(self) -> Path:
+        return self.root / "backends" / "python"
+
+    def python_stub(self) -> Path:
+        """The Python-backend stub built for this interpreter's version."""
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        stub = self.root / "python_backend_stubs" / version / "triton_python_backend_stub"
+        if not stub.is_file():
+            raise TritonServerError(f"no Python backend stub for Python {version} at {stub}")
+        return stub
+
+
+def build_backend_directory(
+    target: Path, installation: TritonInstallation, sources: Path = PROJECT_BACKENDS
+) -> Path:
+    """Create Triton's --backend-directory: `python/` and the Python-based CPU backends.
+
+    `python/` gets libtriton_python.so, triton_python_backend_utils.py and the stub for
+    this Python version next to them; `onnxruntime/` and `pytorch/` get their model.py from
+    `sources`. Rebuilt on every start so edited backends take effect.
+    """
+    python_dir = target / "python"
+    python_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
+        shutil.copy2(installation.python_backend / name, python_dir / name)
+    stub = python_dir / "triton_python_backend_stub"
+    shutil.copy2(installation.python_stub(), stub)
+    stub.chmod(0o755)
+    for backend in PYTHON_BASED_BACKENDS:
+        source = sources / backend / "model.py"
+        if not source.is_file():
+            raise TritonServerError(f"missing Python-based backend {source}")
+        (target / backend).mkdir(exist_ok=True)
+        shutil.copy2(source, target / backend / "model.py")
+    return target
+
+
+def is_remote(repository: Path | str) -> bool:
+    """True for a cloud repository URL that Triton opens itself (s3://, gs://, as://)."""
+    return str(repository).startswith(("s3://", "gs://", "as://"))
+
+
+def has_gpu() -> bool:
+    """True when an NVIDIA GPU is visible (device node or a working nvidia-smi)."""
+    if Path("/dev/nvidia0").exists():
+        return True
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    try:
+        result = subprocess.run([smi, "-L"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and b"GPU" in result.stdout
+
+
+def repository_models(repository: Path) -> list[str]:
+    """Model folders in a repository (those holding config.pbtxt or configs/), sorted."""
+    if not repository.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in repository.iterdir()
+        if entry.is_dir() and ((entry / "config.pbtxt").is_file() or (entry / "configs").is_dir())
+    )
+
+
+@dataclass
+class TritonServer:
+    """One tritonserver process on a local model repository (a context manager)."""
+
+    repository: Path | str
+    """A local folder, or a cloud URL (s3://, gs://, as://) that Triton reads itself."""
+    work_dir: Path
+    """Holds `backends/` and, unless `log_file` says otherwise, `tritonserver.log`."""
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    config_name: str | None = None
+    """`--model-config-name`; None picks `cpu` when no GPU is visible."""
+    models: Sequence[str] | None = None
+    """Models to load at start (explicit mode); None loads every model in the repository."""
+    log_file: Path | None = None
+    """Server output; None means `<work_dir>/tritonserver.log`."""
+    exit_timeout_s: int = 10
+    """How long SIGTERM waits for in-flight requests and open client connections."""
+    extra_args: Sequence[str] = ()
+    installation: TritonInstallation = field(default_factory=TritonInstallation.find)
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @classmethod
+    def from_settings(cls, settings: PipelineSettings, **overrides: object) -> TritonServer:
+        """A server on the settings' repository, ports and state dir."""
+        location = settings.repository_path()
+        values: dict[str, object] = {
+            "repository": location if is_remote(location) else Path(location),
+            "work_dir": settings.state_dir / "triton",
+            "http_port": settings.triton_http_port,
+            "grpc_port": settings.triton_grpc_port,
+            "metrics_port": settings.triton_metrics_port,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def http_url(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_file or self.work_dir / "tritonserver.log"
+
+    def command(self) -> list[str]:
+        """The tritonserver command line (builds the backend directory)."""
+        backends = build_backend_directory(self.work_dir / "backends", self.installation)
+        config_name = self.config_name
+        if config_name is None and not has_gpu():
+            config_name = CPU_CONFIG_NAME
+        if self.models is not None:
+            models = list(self.models)
+        elif is_remote(self.repository):
+            models = ["*"]  # explicit mode's "load everything" for a repository we cannot list
+        else:
+            models = repository_models(Path(self.repository))
+        args = [
+            str(self.installation.binary),
+            f"--model-repository={self.repository}",
+            f"--backend-directory={backends}",
+            "--model-control-mode=explicit",
+            *(f"--load-model={name}" for name in models),
+            f"--http-port={self.http_port}",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-port={self.metrics_port}",
+            "--strict-readiness=true",
+            f"--exit-timeout-secs={self.exit_timeout_s}",
+            # Distinct shared-memory names let several servers share one host.
+            f"--backend-config=python,shm-region-prefix-name=sentiment_{os.getpid()}_{self.http_port}_",
+        ]
+        if config_name:
+            args.append(f"--model-config-name={config_name}")
+        return [*args, *self.extra_args]
+
+    def environment(self) -> dict[str, str]:
+        """LD_LIBRARY_PATH for the wheel's libraries; this venv's bin/ first on PATH.
+
+        The Python-backend stub finds its site-packages from the first `python3` on PATH
+        (it ignores PYTHONPATH), so the venv running this code must come first.
+        """
+        env = dict(os.environ)
+        libs = [str(self.installation.libs)]
+        if env.get("LD_LIBRARY_PATH"):
+            libs.append(env["LD_LIBRARY_PATH"])
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(libs)
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        return env
+
+    def start(self, log_to_terminal: bool = False) -> TritonServer:
+        """Launch the process (does not wait for readiness)."""
+        if self.process is not None and self.process.poll() is None:
+            raise TritonServerError("this TritonServer is already running")
+        if not is_remote(self.repository) and not Path(self.repository).is_dir():
+            raise TritonServerError(f"model repository {self.repository} does not exist")
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        command = self.command()
+        output = None
+        if not log_to_terminal:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            output = self.log_path.open("wb")
+        try:
+            self.process = subprocess.Popen(
+                command, env=self.environment(), stdout=output, stderr=subprocess.STDOUT
+            )
+        finally:
+            if output is not None:
+                output.close()
+        return self
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of the server log ('' when logging to the terminal)."""
+        if not self.log_path.is_file():
+            return ""
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Block until the server reports ready; raise with the log tail if it dies."""
+        import tritonclient.http as httpclient
+
+        if self.process is None:
+            raise TritonServerError("start() the server first")
+        client = httpclient.InferenceServerClient(self.http_url, network_timeout=5.0)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                code = self.process.poll()
+                if code is not None:
+                    raise TritonServerError(
+                        f"tritonserver exited with code {code} before it was ready; "
+                        f"log tail ({self.log_path}):\n{self.log_tail()}"
+                    )
+                with contextlib.suppress(Exception):  # not listening yet
+                    if client.is_server_ready():
+                        return
+                time.sleep(0.5)
+        finally:
+            client.close()
+        raise TritonServerError(
+            f"tritonserver not ready after {timeout:.0f}s; log tail ({self.log_path}):\n"
+            f"{self.log_tail()}"
+        )
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM, wait (default: exit timeout + 20 s), then SIGKILL. Returns the exit code."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(self.exit_timeout_s + 20 if timeout is None else timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def __enter__(self) -> TritonServer:
+        if self.process is None:
+            self.start()
+        self.wait_ready()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(settings: PipelineSettings) -> int:
+    """Run Triton in the foreground (`sentiment triton`); return its exit code.
+
+    SIGTERM and SIGINT are forwarded to the server, which drains and exits.
+    """
+    server = TritonServer.from_settings(settings)
+    server.start(log_to_terminal=True)
+    process = server.process
+    assert process is not None
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:  # a second Ctrl-C before the handler was installed
+                forward(signal.SIGINT, None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _is_ensemble(location: str, name: str) -> bool:
+    if is_remote(location):
+        return name == "sentiment"  # cannot read a remote config: the project's ensemble
+    repository = Path(location)
+    configs = [repository / name / "config.pbtxt", *(repository / name / "configs").glob("*")]
+    return any(path.is_file() and 'platform: "ensemble"' in path.read_text() for path in configs)
+
+
+def load_models(
+    settings: PipelineSettings, models: Iterable[str], url: str | None = None
+) -> list[str]:
+    """Ask a running Triton to (re)load `models`; [] when no server answers at the URL.
+
+    Triton reloads a model in place (the old version serves until the new one is
+    ready), so a newly published version goes live without a restart. The steps load in
+    parallel, ensembles after them so they see their steps' new versions. Returns the
+    names in load order; raises TritonServerError when a model fails to load.
+    """
+    import tritonclient.http as httpclient
+
+    address = url or settings.http_url()
+    location = settings.repository_path()
+    names = list(models)
+    ensembles = [name for name in names if _is_ensemble(location, name)]
+    steps = [name for name in names if name not in ensembles]
+    probe = httpclient.InferenceServerClient(address, network_timeout=10.0)
+    try:
+        probe.is_server_live()
+    except Exception:  # nothing listening: nothing to reload
+        return []
+    finally:
+        probe.close()
+    with ThreadPoolExecutor(max_workers=max(1, len(steps))) as pool:
+        list(pool.map(lambda name: _load_one(address, name), steps))
+    for name in ensembles:
+        _load_one(address, name)
+    return [*steps, *ensembles]
+
+
+def _load_one(url: str, name: str) -> None:
+    import tritonclient.http as httpclient
+    from tritonclient.utils import InferenceServerException
+
+    # One client per call: the HTTP client is not safe to share between threads.
+    client = httpclient.InferenceServerClient(url, network_timeout=600.0)
+    try:
+        client.load_model(name)
+    except InferenceServerException as err:
+        raise TritonServerError(f"Triton failed to load {name}: {err}") from err
+    finally:
+        client.close()
