@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ExportError(Exception):
     """Base class: the export did not produce a publishable model version."""
@@ -14,11 +16,20 @@ class ConversionError(ExportError):
 class ParityError(ExportError):
     """An exported model disagrees with the eager PyTorch reference beyond its tolerance."""
 
-    def __init__(self, model: str, measure: str, worst: float, tolerance: float) -> None:
+    def __init__(
+        self,
+        model: str,
+        measure: str,
+        worst: float,
+        tolerance: float,
+        report: dict[str, Any] | None = None,
+    ) -> None:
         self.model = model
         self.measure = measure
         self.worst = worst
         self.tolerance = tolerance
+        self.report = report
+        """The whole parity report (JSON-ready), for logging and storing the failure."""
         super().__init__(
             f"{model} fails the parity gate: {measure} is {worst:.6g}, tolerance {tolerance:.6g}"
         )

@@ -38,16 +38,13 @@ class ModelParity:
         within = self.max_abs_tolerance is None or self.max_abs_diff <= self.max_abs_tolerance
         return within and self.label_agreement >= self.required_agreement
 
-    def check(self) -> None:
-        """Raise ParityError naming the first measure that misses its tolerance."""
+    def failure(self) -> tuple[str, float, float] | None:
+        """(measure, worst, tolerance) of the first measure that misses its tolerance."""
         if self.max_abs_tolerance is not None and not self.max_abs_diff <= self.max_abs_tolerance:
-            raise ParityError(
-                self.model, "max abs logit diff", self.max_abs_diff, self.max_abs_tolerance
-            )
+            return "max abs logit diff", self.max_abs_diff, self.max_abs_tolerance
         if self.label_agreement < self.required_agreement:
-            raise ParityError(
-                self.model, "label agreement", self.label_agreement, self.required_agreement
-            )
+            return "label agreement", self.label_agreement, self.required_agreement
+        return None
 
 
 @dataclass(frozen=True)
@@ -63,6 +60,13 @@ class ParityReport:
     @property
     def passed(self) -> bool:
         return all(result.passed for result in self.models.values())
+
+    def check(self) -> None:
+        """Raise ParityError (carrying this report) for the first model that failed."""
+        for result in self.models.values():
+            failure = result.failure()
+            if failure is not None:
+                raise ParityError(result.model, *failure, report=self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, with each model's `passed` included."""
@@ -104,9 +108,10 @@ def check_parity(exported: ExportedModel, texts: Sequence[str]) -> ParityReport:
     """Compare TorchScript, ONNX and INT8 ONNX with eager PyTorch on `texts`.
 
     Batches are formed like serving forms them (one request per text, padded to its length
-    bucket, equal lengths batched). Raises ParityError for the first model that fails its
-    gate: TorchScript and ONNX within `atol` and all labels equal; INT8 labels equal on at
-    least `int8_min_label_agreement` of the texts.
+    bucket, equal lengths batched). The gate (`ParityReport.check`): TorchScript and ONNX
+    within `atol` and all labels equal; INT8 labels equal on at least
+    `int8_min_label_agreement` of the texts. The report is returned whether or not it
+    passed, so that a failing one can be logged and stored before the export stops.
     """
     settings = exported.settings
     tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
@@ -149,6 +154,4 @@ def check_parity(exported: ExportedModel, texts: Sequence[str]) -> ParityReport:
         sequence_lengths=sorted({int(b.input_ids.shape[1]) for b in batches}),
         models=results,
     )
-    for result in results.values():
-        result.check()
     return report

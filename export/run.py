@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -16,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from config.settings import PipelineSettings
 from export.convert import convert
-from export.errors import ExportError
+from export.errors import ExportError, ParityError
 from export.golden import golden_texts
 from export.layout import TEMPLATES
 from export.metadata import ModelSource
@@ -52,6 +53,9 @@ def export_model_dir(
     with tempfile.TemporaryDirectory(prefix="sentiment-export-") as workdir:
         exported = convert(Path(model_dir), Path(workdir), settings, calibration)
         report = check_parity(exported, golden)
+        if not report.passed:
+            log.error("parity gate failed: %s", json.dumps(report.as_dict(), sort_keys=True))
+        report.check()
         return publish(exported, report, repository, source, templates)
 
 
@@ -92,11 +96,25 @@ def run_export(settings: PipelineSettings, model_version: str | None = None) -> 
         except MlflowException as error:
             problem = f"cannot download the model of run {source.run_id}: {error}"
             raise ExportError(problem) from error
-        published = export_model_dir(
-            Path(local), repository, golden, source, export_settings, calibration=calibration
-        )
+        try:
+            published = export_model_dir(
+                Path(local), repository, golden, source, export_settings, calibration=calibration
+            )
+        except ParityError as error:
+            _log_parity_failure(client, source.run_id, error)
+            raise
     _log_parity(client, source.run_id, published)
     return published
+
+
+def _log_parity_failure(client: MlflowClient, run_id: str, error: ParityError) -> None:
+    """Store a failed gate's report in the model's MLflow run (best effort: it is logged)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    try:
+        client.log_dict(run_id, error.report or {}, f"export/parity_failed_{stamp}.json")
+        client.set_tag(run_id, "parity_failed", str(error))
+    except MlflowException:
+        log.warning("could not store the failed parity report in run %s", run_id, exc_info=True)
 
 
 def _log_parity(client: MlflowClient, run_id: str, published: PublishedVersion) -> None:

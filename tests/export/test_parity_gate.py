@@ -35,9 +35,13 @@ def test_int8_label_agreement_is_measured(parity_report: ParityReport) -> None:
 def test_perturbed_onnx_raises_parity_error(
     exported: ExportedModel, perturbed_onnx: Path, golden: list[str]
 ) -> None:
+    report = check_parity(replace(exported, onnx=perturbed_onnx), golden)
+    assert not report.passed
+    assert report.as_dict()["models"][ONNX]["passed"] is False
     with pytest.raises(ParityError) as caught:
-        check_parity(replace(exported, onnx=perturbed_onnx), golden)
+        report.check()
     error = caught.value
+    assert error.report == report.as_dict()
     assert isinstance(error, ExportError)
     assert error.model == ONNX
     assert error.tolerance == 1e-4
@@ -47,5 +51,5 @@ def test_perturbed_onnx_raises_parity_error(
 def test_int8_requirement_is_enforced(exported: ExportedModel, golden: list[str]) -> None:
     strict = replace(exported, settings=replace(exported.settings, int8_min_label_agreement=1.01))
     with pytest.raises(ParityError, match=ONNX_INT8) as caught:
-        check_parity(strict, golden[:32])
+        check_parity(strict, golden[:32]).check()
     assert caught.value.measure == "label agreement"

@@ -83,3 +83,36 @@ def test_parity_failure_leaves_the_repository_byte_identical(
         export_model_dir(tiny_model_dir, repository, golden[:64], templates=templates)
     assert caught.value.model == ONNX
     assert snapshot(repository) == before
+
+
+def test_failed_parity_report_is_logged_and_stored_before_the_export_stops(
+    pipeline_settings: PipelineSettings,
+    tiny_run: TrainResult,
+    exported: ExportedModel,
+    perturbed_onnx: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def perturbed_conversion(
+        model_dir: Path,
+        workdir: Path,
+        settings: ExportSettings,
+        calibration: Sequence[str] | None = None,
+    ) -> ExportedModel:
+        return replace(exported, onnx=perturbed_onnx)
+
+    monkeypatch.setattr(run_module, "convert", perturbed_conversion)
+    settings = pipeline_settings.model_copy(update={"model_repository": str(tmp_path / "repo")})
+    with caplog.at_level("ERROR", logger="export.run"), pytest.raises(ParityError):
+        run_export(settings)
+    assert any("parity gate failed" in record.getMessage() for record in caplog.records)
+    client = MlflowClient(settings.tracking_uri())
+    stored = [a.path for a in client.list_artifacts(tiny_run.run_id, "export")]
+    failed = [path for path in stored if "parity_failed_" in path]
+    assert failed, stored
+    report = json.loads(Path(client.download_artifacts(tiny_run.run_id, failed[-1])).read_text())
+    assert report["models"][ONNX]["passed"] is False
+    assert ONNX in client.get_run(tiny_run.run_id).data.tags["parity_failed"]
+    assert not (tmp_path / "repo" / ONNX / "1").exists()
+
