@@ -4,4 +4,4 @@
 #   scripts/perf-analyzer.sh --concurrency-range 1:8:2 --measurement-interval 5000
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python -m serving.perf "$@"
+exec .venv/bin/sentiment perf "$@"

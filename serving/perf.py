@@ -3,12 +3,11 @@
 perf_analyzer is the C++ binary in the manylinux wheel of tritonclient 2.51 (installed into
 the venv's `bin/`). It links against `libb64.so.0d` (Debian `libb64-0d`) and
 `libcudart.so.12` (PyPI `nvidia-cuda-runtime-cu12`), which `perf_environment()` puts on
-LD_LIBRARY_PATH. Run with `python -m serving.perf [perf_analyzer options...]`.
+LD_LIBRARY_PATH. Run with `sentiment perf [perf_analyzer options...]`.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes.util
 import json
 import os
@@ -98,29 +97,24 @@ def perf_command(
     ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write the input data from SST-2 dev and run perf_analyzer (extra args pass through)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m serving.perf",
-        description="perf_analyzer on the Triton ensemble with SST-2 dev sentences; "
-        "unknown options go to perf_analyzer (default: --concurrency-range 1:4).",
-    )
-    parser.add_argument("--model", default="sentiment")
-    parser.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
-    parser.add_argument("--url", help="server address (default: settings' gRPC/HTTP port)")
-    parser.add_argument("--sentences", type=int, help="use only the first N dev sentences")
-    args, extra = parser.parse_known_args(argv)
-    settings = PipelineSettings()
-    port = settings.triton_grpc_port if args.protocol == "grpc" else settings.triton_http_port
-    url = args.url or f"127.0.0.1:{port}"
+def run_perf(
+    settings: PipelineSettings,
+    url: str,
+    model: str = "sentiment",
+    protocol: str = "grpc",
+    sentences: int | None = None,
+    extra: Sequence[str] = (),
+) -> int:
+    """Write the input data from SST-2 dev and run perf_analyzer; its exit code.
+
+    `extra` goes to perf_analyzer as given (default: `--concurrency-range 1:4`).
+    """
     data = write_input_data(
-        dev_sentences(settings, args.sentences), settings.state_dir / "perf" / "sst2_dev.json"
+        dev_sentences(settings, sentences), settings.state_dir / "perf" / "sst2_dev.json"
     )
-    extra = extra or ["--concurrency-range", "1:4"]
-    command = perf_command(data, url, args.model, args.protocol, extra)
+    command = perf_command(
+        data, url, model, protocol, list(extra) or ["--concurrency-range", "1:4"]
+    )
+    environment = perf_environment()
     print(" ".join(command), flush=True)
-    return subprocess.run(command, env=perf_environment(), check=False).returncode
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return subprocess.run(command, env=environment, check=False).returncode

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,14 @@ LOG_TAIL_LINES = 40
 
 
 class TritonServerError(RuntimeError):
-    """Triton could not be found, started, or did not become ready."""
+    """Triton could not be found, started, or did not become ready.
+
+    The message is one line; `log_tail` keeps the server's last log lines when it ran.
+    """
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
 
 
 @dataclass(frozen=True)
@@ -249,6 +257,23 @@ class TritonServer:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
+    def last_error(self) -> str:
+        """The root cause from the server log: Triton's fatal `error: ...` line, else its
+        first `E<date>` error line that is not a CPU box's CUDA/NVML notice, else the
+        log's last line."""
+        if not self.log_path.is_file():
+            return "no log output"
+        text = self.log_path.read_text(errors="replace")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        fatal = [line for line in lines if line.startswith("error: ")]
+        errors = [
+            line
+            for line in lines
+            if re.match(r"E\d{4} ", line) and not re.search(r"(?i)cuda|nvml|dcgm", line)
+        ]
+        chosen = (fatal[-1:] or errors[:1] or lines[-1:] or ["no log output"])[0]
+        return chosen if len(chosen) <= 300 else chosen[:297] + "..."
+
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Block until the server reports ready; raise with the log tail if it dies."""
         import tritonclient.http as httpclient
@@ -262,8 +287,9 @@ class TritonServer:
                 code = self.process.poll()
                 if code is not None:
                     raise TritonServerError(
-                        f"tritonserver exited with code {code} before it was ready; "
-                        f"log tail ({self.log_path}):\n{self.log_tail()}"
+                        f"tritonserver exited with code {code} before it was ready: "
+                        f"{self.last_error()} (log: {self.log_path})",
+                        log_tail=self.log_tail(),
                     )
                 with contextlib.suppress(Exception):  # not listening yet
                     if client.is_server_ready():
@@ -272,8 +298,9 @@ class TritonServer:
         finally:
             client.close()
         raise TritonServerError(
-            f"tritonserver not ready after {timeout:.0f}s; log tail ({self.log_path}):\n"
-            f"{self.log_tail()}"
+            f"tritonserver not ready after {timeout:.0f}s: {self.last_error()} "
+            f"(log: {self.log_path})",
+            log_tail=self.log_tail(),
         )
 
     def stop(self, timeout: float | None = None) -> int | None:

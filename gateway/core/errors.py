@@ -15,6 +15,8 @@ from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
+import config.errors
+
 
 @dataclass(frozen=True)
 class FieldViolation:
@@ -46,7 +48,7 @@ def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
     return error_details_pb2.RetryInfo(retry_delay=delay)
 
 
-class ConfigurationError(GatewayError):
+class ConfigurationError(GatewayError, config.errors.ConfigurationError):
     """A missing or invalid setting, or a deployment the gateway cannot start with."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION

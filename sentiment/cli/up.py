@@ -6,9 +6,11 @@ this process until SIGTERM/SIGINT, drains, and then Triton is stopped.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from config.settings import PipelineSettings
 
@@ -51,7 +53,7 @@ def up(settings: PipelineSettings) -> int:
     """Start Triton, wait until it is ready, then serve the gateway in the foreground."""
     from gateway.server import serve_gateway
     from sentiment.cli.gateway import API_KEY_ENV
-    from serving.tritonserver import TritonServer, TritonServerError
+    from serving.tritonserver import TritonServer
 
     _, key_file = ensure_local_key(settings.state_dir)
     triton = TritonServer.from_settings(settings)
@@ -68,8 +70,15 @@ def up(settings: PipelineSettings) -> int:
             file=sys.stderr,
         )
         return serve_gateway(settings, triton_grpc_url=triton.grpc_url)
-    except TritonServerError as error:
-        print(f"sentiment up: {error}", file=sys.stderr)
-        return 1
     finally:
         triton.stop()
+
+
+def add_commands(commands: Any) -> None:
+    """Add `up` to an argparse subparsers object."""
+    parser = commands.add_parser("up", help="run Triton and the gateway, with a local API key")
+    parser.set_defaults(handler=run_up)
+
+
+def run_up(args: argparse.Namespace, settings: PipelineSettings) -> int:
+    return up(settings)

@@ -65,6 +65,8 @@ def test_a_model_that_fails_to_load_stops_startup_with_the_log_tail(
         server.stop()
     message = str(error.value)
     assert "exited with code" in message and "boom at import" in message
+    assert "\n" not in message  # one line for the CLI; the tail stays on the error
+    assert "boom at import" in error.value.log_tail
 
 
 def test_missing_repository_is_refused(tmp_path: Path) -> None:
