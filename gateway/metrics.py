@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -35,6 +38,31 @@ class MethodMetrics:
         self._latency.observe(time.perf_counter() - started)
         if reason is not None:
             self._metrics.rejections.labels(reason).inc()
+
+
+@dataclass(frozen=True)
+class PersistenceReadings:
+    """What the persistence layer exposes to metrics, each read at scrape time."""
+
+    spool_depth: Callable[[], float]
+    write_lag: Callable[[], float]
+    audit_dead_lettered: Callable[[], float]
+    audit_write_errors: Callable[[], float]
+    drift_dropped: Callable[[], float]
+
+
+class CallbackCounters(Collector):
+    """Counters kept by other objects (the audit log, the drift sink), read at scrape time."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def watch(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._sources[name] = (documentation, read)
+
+    def collect(self) -> Any:
+        for name, (documentation, read) in list(self._sources.items()):
+            yield CounterMetricFamily(name, documentation, value=read())
 
 
 class GatewayMetrics:
@@ -85,6 +113,8 @@ class GatewayMetrics:
             "Age of the oldest audit record not yet in the database",
             registry=r,
         )
+        self.persistence_counters = CallbackCounters()
+        r.register(self.persistence_counters)
 
     def for_method(self, method: str) -> MethodMetrics:
         """Pre-bound request metrics of one RPC method."""
@@ -102,14 +132,25 @@ class GatewayMetrics:
 
         return observe
 
-    def watch_audit(
-        self, depth: Callable[[], float] | None, lag: Callable[[], float] | None
-    ) -> None:
-        """Read spool depth and write lag from the audit log at scrape time."""
-        if depth is not None:
-            self.audit_spool_depth.set_function(depth)
-        if lag is not None:
-            self.audit_write_lag.set_function(lag)
+    def watch_persistence(self, readings: PersistenceReadings) -> None:
+        """Read the audit log's and drift sink's state and counters at scrape time."""
+        self.audit_spool_depth.set_function(readings.spool_depth)
+        self.audit_write_lag.set_function(readings.write_lag)
+        self.persistence_counters.watch(
+            "sentiment_gateway_audit_dead_lettered",
+            "Audit records the database refused as invalid, kept in the dead-letter file",
+            readings.audit_dead_lettered,
+        )
+        self.persistence_counters.watch(
+            "sentiment_gateway_audit_write_errors",
+            "Failed audit writes to the database (each is retried)",
+            readings.audit_write_errors,
+        )
+        self.persistence_counters.watch(
+            "sentiment_gateway_drift_samples_dropped",
+            "Drift samples dropped (queue full or refused by the database)",
+            readings.drift_dropped,
+        )
 
     def serve(self, host: str, port: int) -> int:
         """Start the HTTP exporter in a thread; returns the bound port."""

@@ -33,7 +33,7 @@ from gateway.core.ratelimit import InFlightLimiter, TokenBucketLimiter
 from gateway.core.service import PredictionService
 from gateway.core.text import TextAnalyzer
 from gateway.core.validation import Limits
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, PersistenceReadings
 from gateway.settings import GatewaySettings, load_settings
 from gateway.transport.decoding import RequestDecoder
 from gateway.transport.interceptor import ErrorInterceptor
@@ -57,8 +57,8 @@ class Persistence:
     should_sample: Callable[[str], bool]
     close: Callable[[], Awaitable[Any]]
     """Flush and close (the audit log's spool first)."""
-    spool_depth: Callable[[], float] | None = None
-    write_lag: Callable[[], float] | None = None
+    readings: PersistenceReadings
+    """Spool depth, write lag and failure counters, for the metrics."""
 
 
 async def open_persistence(settings: PersistenceSettings) -> Persistence:
@@ -93,8 +93,13 @@ async def open_persistence(settings: PersistenceSettings) -> Persistence:
         drift=drift,
         should_sample=lambda request_id: should_sample(request_id, rate),
         close=close,
-        spool_depth=lambda: audit.spool_depth_records,
-        write_lag=lambda: audit.write_lag_s,
+        readings=PersistenceReadings(
+            spool_depth=lambda: audit.spool_depth_records,
+            write_lag=lambda: audit.write_lag_s,
+            audit_dead_lettered=lambda: audit.records_refused,
+            audit_write_errors=lambda: audit.write_errors,
+            drift_dropped=lambda: drift.dropped,
+        ),
     )
 
 
@@ -177,7 +182,7 @@ class GatewayServer:
             default_timeout=s.default_timeout_seconds,
             on_drift_sample=self.metrics.drift_samples.inc,
         )
-        self.metrics.watch_audit(p.spool_depth, p.write_lag)
+        self.metrics.watch_persistence(p.readings)
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor(self.metrics)],
             options=[

@@ -101,7 +101,7 @@ class PredictionService:
                 caller = await self.authenticator.authenticate(call.metadata)
                 self.rate_limiter.acquire(caller.key_id, len(request.texts))
                 result = await self._infer(request, deadline)
-                await self._audit(call, received, caller, texts, result, None)
+                await self._audit(call, received, caller, texts, result)
         except GatewayError as error:
             await self._audit_refusal(call, received, request_id, caller, texts, error)
             raise
@@ -207,10 +207,9 @@ class PredictionService:
         caller: Caller,
         texts: list[str],
         result: PredictionResult,
-        error: str | None,
     ) -> None:
         record = self._record(
-            call, received, result.request_id, caller, texts, "OK", error, result.predictions
+            call, received, result.request_id, caller, texts, "OK", None, result.predictions
         )
         try:
             await self.audit.append(record)

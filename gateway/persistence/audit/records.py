@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -10,12 +9,6 @@ from typing import Any
 from gateway.core.contracts import AuditRecord, Prediction
 from store.engine import as_utc
 from store.models import AuditRow
-
-
-def text_digest(text: str) -> str:
-    """The SHA-256 stored for every text (also when texts themselves are not stored)."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
