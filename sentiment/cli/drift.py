@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import signal
 import sys
-import threading
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 def add_commands(subparsers: Any) -> None:
@@ -47,6 +42,7 @@ def run_drift(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
     """0 when every run finished (drift or not); 1 when a run failed; 2 on bad arguments."""
     from config.settings import PipelineSettings
     from monitoring.job import DriftJob
+    from monitoring.schedule import run_every
     from monitoring.settings import DriftSettings
     from monitoring.window import Window, parse_duration
     from store import make_engine, upgrade_database
@@ -80,7 +76,9 @@ def run_drift(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
     try:
         if interval is None:
             return _once(job, Window.parse(args.since, args.until), args.json)
-        return _every(job, settings, interval.total_seconds(), args.since, args.json)
+        return run_every(
+            job, settings, interval.total_seconds(), args.since, lambda s: _print(s, args.json)
+        )
     finally:
         engine.dispose()
 
@@ -103,30 +101,3 @@ def _print(summary: dict[str, Any], as_json: bool) -> None:
 def _once(job: Any, window: Any, as_json: bool) -> int:
     _print(job.run(window), as_json)
     return 0
-
-
-def _every(job: Any, settings: Any, interval_s: float, since: str, as_json: bool) -> int:
-    from monitoring.exporter import DriftMetrics
-    from monitoring.window import Window
-
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    job.metrics = DriftMetrics()
-    port = job.metrics.serve(settings.drift_metrics_host, settings.drift_metrics_port)
-    host = settings.drift_metrics_host
-    log.info("drift gauges on %s:%d/metrics, a run every %ss", host, port, interval_s)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    failed = False
-    try:
-        while not stop.is_set():
-            try:
-                _print(job.run(Window.parse(since)), as_json)
-            except Exception:  # the schedule outlives one bad run; the counter shows it
-                log.exception("drift run failed")
-                job.metrics.failed()
-                failed = True
-            stop.wait(interval_s)
-    finally:
-        job.metrics.stop()
-    return 1 if failed else 0

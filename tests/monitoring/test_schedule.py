@@ -1,0 +1,60 @@
+"""`sentiment drift --every`: runs on its interval, serves its gauges, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.gateway.conftest import free_port
+
+SENTIMENT = str(Path(sys.executable).with_name("sentiment"))
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
+            return str(answer.read().decode())
+    except OSError:
+        return ""
+
+
+def runs_counted(text: str) -> float:
+    for line in text.splitlines():
+        if line.startswith("sentiment_drift_runs_total") and 'outcome="insufficient"' in line:
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_schedule_runs_repeatedly_serves_gauges_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
+    environment = {
+        **clean,
+        "SENTIMENT_STATE_DIR": str(tmp_path),
+        "SENTIMENT_DRIFT_METRICS_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+    }
+    process = subprocess.Popen(
+        [SENTIMENT, "drift", "--every", "1s", "--since", "1h", "--no-mlflow"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while runs_counted(scrape(port)) < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.5)
+        assert runs_counted(scrape(port)) >= 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert out.count("samples, no verdict") >= 2, out
+    assert scrape(port) == ""  # the exporter stopped with the schedule
