@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,8 +9,9 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, PreTrainedModel
 
+from contract.layout import PIPELINE_FILE
+from contract.pipeline import Pipeline, PipelineError
 from export.errors import ConversionError
-from export.layout import PIPELINE_FILE
 from export.onnx import export_onnx, quantize_dynamic_int8
 from export.settings import ExportSettings
 from export.smoothing import smooth_for_int8
@@ -28,9 +28,17 @@ class ExportedModel:
     torchscript: Path
     onnx: Path
     onnx_int8: Path
-    max_length: int
-    labels: tuple[str, ...]
+    pipeline: Pipeline
+    """The contract the version is served with (written as its pipeline.json)."""
     settings: ExportSettings
+
+    @property
+    def max_length(self) -> int:
+        return self.pipeline.max_length
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.pipeline.labels
 
 
 def load_classifier(model_dir: Path) -> PreTrainedModel:
@@ -41,16 +49,12 @@ def load_classifier(model_dir: Path) -> PreTrainedModel:
         raise ConversionError(f"cannot load a classifier from {model_dir}: {error}") from error
 
 
-def read_pipeline(model_dir: Path) -> dict:
-    """The folder's pipeline.json: `max_length` (int) and `labels` (list of str)."""
+def read_pipeline(model_dir: Path) -> Pipeline:
+    """The trained folder's pipeline.json (any format: an older one gets the defaults)."""
     try:
-        pipeline = json.loads((model_dir / PIPELINE_FILE).read_text())
-        int(pipeline["max_length"])
-        list(pipeline["labels"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        problem = f"{model_dir / PIPELINE_FILE} is missing or invalid: {error}"
-        raise ConversionError(problem) from error
-    return pipeline
+        return Pipeline.read(model_dir / PIPELINE_FILE)
+    except PipelineError as error:
+        raise ConversionError(str(error)) from error
 
 
 def convert(
@@ -64,9 +68,10 @@ def convert(
     The INT8 model is quantized from a smoothed copy (export.smoothing) calibrated on
     `calibration` (SST-2 train sentences, see `smoothing.calibration_texts`); without
     calibration texts, or with `int8_smoothing_alpha` None, from the plain ONNX export, and
-    the returned settings record that no smoothing was applied.
+    the returned settings record that no smoothing was applied. The version's contract is
+    the folder's pipeline.json in the current format, padded to `settings.length_buckets`.
     """
-    pipeline = read_pipeline(model_dir)
+    pipeline = read_pipeline(model_dir).served(settings.length_buckets)
     model = load_classifier(model_dir)
     # Trace with padding in the example: a mask of all ones would let transformers take
     # its "no mask needed" shortcut, and a traced graph would keep that shortcut forever.
@@ -80,9 +85,7 @@ def convert(
     int8_source = onnx
     if settings.int8_smoothing_alpha is not None and calibration:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        smoothed = smooth_for_int8(
-            model, tokenizer, calibration, settings, int(pipeline["max_length"])
-        )
+        smoothed = smooth_for_int8(model, tokenizer, calibration, settings, pipeline.max_length)
         int8_source = export_onnx(smoothed, workdir / "smoothed" / "model.onnx", settings)
     else:
         settings = replace(settings, int8_smoothing_alpha=None, int8_ffn_output_alpha=None)
@@ -92,7 +95,6 @@ def convert(
         torchscript=torchscript,
         onnx=onnx,
         onnx_int8=onnx_int8,
-        max_length=int(pipeline["max_length"]),
-        labels=tuple(pipeline["labels"]),
+        pipeline=pipeline,
         settings=settings,
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
+from contract.pipeline import padding_length, padding_lengths
 from training.data import load_sst2
 
 GOLDEN_SIZE = 256
@@ -23,11 +24,6 @@ def golden_texts(data_source: str, size: int = GOLDEN_SIZE) -> list[str]:
     if len(sentences) < size:
         raise ValueError(f"SST-2 dev has {len(sentences)} usable sentences, need {size}")
     return sentences[:size]
-
-
-def length_buckets(buckets: Sequence[int], max_length: int) -> tuple[int, ...]:
-    """The padding lengths the serving tokenizer uses: `buckets` capped at `max_length`."""
-    return tuple(sorted({min(bucket, max_length) for bucket in buckets}))
 
 
 @dataclass(frozen=True)
@@ -50,15 +46,17 @@ def serving_batches(
     """Encode `texts` one per request, padded to the smallest bucket that holds each, and
     group equal lengths into batches of at most `batch_size` (Triton batches equal shapes).
 
-    Raises ValueError for a text longer than `max_length` tokens (serving rejects it).
+    The padding lengths are the serving tokenizer's: `contract.pipeline.padding_lengths`
+    of `buckets` and `max_length`. Raises ValueError for a text longer than `max_length`
+    tokens (serving rejects it).
     """
-    sizes = length_buckets(buckets, max_length)
+    sizes = padding_lengths(max_length, buckets)
     lengths = [len(ids) for ids in tokenizer(list(texts))["input_ids"]]
     by_bucket: dict[int, list[int]] = {}
     for index, length in enumerate(lengths):
         if length > max_length:
             raise ValueError(f"golden text {index} has {length} tokens > max_length {max_length}")
-        bucket = next(size for size in sizes if size >= length)
+        bucket = padding_length(length, sizes)
         by_bucket.setdefault(bucket, []).append(index)
     for bucket, members in sorted(by_bucket.items()):
         for start in range(0, len(members), batch_size):

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract.layout import METADATA_FILE
 from export.errors import RepositoryError
-from export.layout import METADATA_FILE
 
 PARAMETER_KEYS = (
     "version",

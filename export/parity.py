@@ -11,10 +11,10 @@ import onnxruntime as ort
 import torch
 from transformers import AutoTokenizer
 
+from contract.layout import ONNX, ONNX_INT8, TORCHSCRIPT
 from export.convert import ExportedModel, load_classifier
 from export.errors import ParityError
 from export.golden import serving_batches
-from export.layout import ONNX, ONNX_INT8, TORCHSCRIPT
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(input_ids, attention_mask) -> logits, all numpy."""
@@ -127,7 +127,7 @@ def check_parity(exported: ExportedModel, texts: Sequence[str]) -> ParityReport:
         serving_batches(
             tokenizer,
             texts,
-            settings.length_buckets,
+            exported.pipeline.length_buckets,
             exported.max_length,
             settings.parity_batch_size,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,10 +23,9 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from export.convert import ExportedModel
-from export.errors import RepositoryError
-from export.layout import (
+from contract.layout import (
     CONFIG_FILE,
+    CONFIGS_DIR,
     ENSEMBLE,
     LABELS_FILE,
     METADATA_FILE,
@@ -37,13 +37,17 @@ from export.layout import (
     PYTHON_MODEL_FILE,
     PYTHON_MODELS,
     SERVED_CLASSIFIER,
-    TEMPLATES,
     TOKENIZER,
-    TOKENIZER_DIR,
     TORCHSCRIPT,
+    version_folders,
 )
+from export.convert import ExportedModel
+from export.errors import RepositoryError
 from export.metadata import ModelSource, file_digests, manifest_digest, render_config
 from export.parity import ParityReport
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "model_repository"
+"""The reviewed templates in git: each model's configs and the python models' model.py."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,7 @@ def resolve_repository(location: str | os.PathLike[str]) -> Path:
 
 def existing_versions(repository: Path) -> list[int]:
     """All version numbers present in any of the six models, ascending, without repeats."""
-    found: set[int] = set()
-    for model in MODELS:
-        folder = repository / model
-        if folder.is_dir():
-            found.update(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+    found = {int(folder.name) for model in MODELS for folder in version_folders(repository / model)}
     return sorted(found)
 
 
@@ -84,30 +84,51 @@ def next_version(repository: Path) -> int:
 
 
 def template_files(templates: Path, model: str) -> list[Path]:
-    """A model's template files to render at its root (everything but python model code)."""
+    """A model's template files to render at its root (everything but python model code,
+    and but a labels file: label files are written from the model's pipeline.json)."""
     folder = templates / model
     return sorted(
         p.relative_to(folder)
         for p in folder.rglob("*")
-        if p.is_file() and p.name != PYTHON_MODEL_FILE and "__pycache__" not in p.parts
+        if p.is_file()
+        and p.name not in (PYTHON_MODEL_FILE, LABELS_FILE)
+        and "__pycache__" not in p.parts
     )
 
 
-def check_templates(templates: Path, labels: tuple[str, ...]) -> None:
-    """Raise RepositoryError unless every model's templates are there and labels agree."""
+def label_files(templates: Path, model: str) -> list[Path]:
+    """The `label_filename`s that a model's configs name (Triton's classification extension
+    reads them from the model's root folder), relative to that folder."""
+    names: set[str] = set()
+    for config in (templates / model).rglob("*.pbtxt"):
+        names.update(re.findall(r'label_filename\s*:\s*"([^"]+)"', config.read_text()))
+    return sorted(Path(name) for name in names)
+
+
+def root_files(
+    exported: ExportedModel, templates: Path, model: str, parameters: dict[str, str]
+) -> dict[Path, str]:
+    """What a publish writes at a model's root, by relative path: its label files (one
+    label per line, in logit order, from the version's contract), then its templates
+    with the version's `parameters` rendered into every config."""
+    labels = "".join(f"{label}\n" for label in exported.labels)
+    files = {name: labels for name in label_files(templates, model)}
+    for name in template_files(templates, model):
+        text = (templates / model / name).read_text()
+        files[name] = render_config(text, parameters) if name.suffix == ".pbtxt" else text
+    return files
+
+
+def check_templates(templates: Path) -> None:
+    """Raise RepositoryError unless every model's templates are there."""
     for model in MODELS:
         folder = templates / model
-        required = [CONFIG_FILE, "configs/cpu.pbtxt"]
+        required = [CONFIG_FILE, f"{CONFIGS_DIR}/cpu.pbtxt"]
         if model in PYTHON_MODELS:
             required.append(PYTHON_MODEL_FILE)
         missing = [name for name in required if not (folder / name).is_file()]
         if missing:
             raise RepositoryError(f"templates of {model} in {templates} lack {missing}")
-        label_file = folder / LABELS_FILE
-        if label_file.is_file() and tuple(label_file.read_text().split()) != labels:
-            raise RepositoryError(
-                f"{label_file} lists {label_file.read_text().split()}, the model {list(labels)}"
-            )
 
 
 @contextmanager
@@ -133,10 +154,10 @@ def _stage_version(exported: ExportedModel, templates: Path, model: str, target:
         shutil.copy2(sources[model], target / MODEL_FILE[model])
     if model in PYTHON_MODELS:
         shutil.copy2(templates / model / PYTHON_MODEL_FILE, target / PYTHON_MODEL_FILE)
+        exported.pipeline.write(target / PIPELINE_FILE)
     if model == TOKENIZER:
         tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
-        tokenizer.save_pretrained(target / TOKENIZER_DIR)
-        shutil.copy2(exported.model_dir / PIPELINE_FILE, target / PIPELINE_FILE)
+        tokenizer.save_pretrained(target / exported.pipeline.tokenizer_dir)
 
 
 class _Commit:
@@ -185,12 +206,14 @@ def publish(
 ) -> PublishedVersion:
     """Publish `exported` as the next version of all six models in `repository`.
 
-    `templates` holds each model's config.pbtxt, configs/cpu.pbtxt, labels.txt and, for
-    the python models, model.py (default: the project's `model_repository/`).
+    `templates` holds each model's config.pbtxt, configs/cpu.pbtxt and, for the python
+    models, model.py (default: the project's `model_repository/`). The python models get
+    the version's pipeline.json; models whose configs name a `label_filename` get that
+    file, written from the same labels.
     """
     source = source or ModelSource()
     root = resolve_repository(repository)
-    check_templates(templates, exported.labels)
+    check_templates(templates)
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
@@ -213,6 +236,7 @@ def _publish_locked(
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=root))
     try:
         digests: dict[str, str] = {}
+        at_root: dict[str, dict[Path, str]] = {}
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
         for model in MODELS:
             staged = staging / model
@@ -236,6 +260,7 @@ def _publish_locked(
                 "parity": report.as_dict(),
                 "labels": list(exported.labels),
                 "max_length": exported.max_length,
+                "pipeline_format": exported.pipeline.format_version,
                 "export_settings": exported.settings.as_dict(),
             }
             (staged / str(version) / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
@@ -248,10 +273,8 @@ def _publish_locked(
                 "parity_max_abs_diff": f"{parity.max_abs_diff:.3e}",
                 "parity_label_agreement": f"{parity.label_agreement:.4f}",
             }
-            for name in template_files(templates, model):
-                text = (templates / model / name).read_text()
-                if name.suffix == ".pbtxt":
-                    text = render_config(text, parameters)
+            at_root[model] = root_files(exported, templates, model, parameters)
+            for name, text in at_root[model].items():
                 (staged / name).parent.mkdir(parents=True, exist_ok=True)
                 (staged / name).write_text(text)
         backups = staging / ".backups"
@@ -260,7 +283,7 @@ def _publish_locked(
         try:
             for model in MODELS:  # leaf models first, the ensemble last
                 commit.place(staging / model / str(version), root / model / str(version))
-                for name in template_files(templates, model):
+                for name in at_root[model]:
                     commit.place(staging / model / name, root / model / name)
         except BaseException:
             commit.rollback()

@@ -16,17 +16,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from config.settings import PipelineSettings
+from contract.layout import MODEL_ARTIFACT
 from export.convert import convert
 from export.errors import ExportError, ParityError
 from export.golden import golden_texts
-from export.layout import TEMPLATES
 from export.metadata import ModelSource
 from export.parity import check_parity
-from export.publish import PublishedVersion, publish, resolve_repository
+from export.publish import TEMPLATES, PublishedVersion, publish, resolve_repository
 from export.settings import ExportSettings
 from export.smoothing import calibration_texts
 from training import tracking
-from training.run import MODEL_ARTIFACT
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from contract.pipeline import LENGTH_BUCKETS
+
 # Dynamic axes of every exported graph: any batch size, any (bucketed) sequence length.
 TEXT_AXES: dict[int, str] = {0: "batch_size", 1: "sequence_length"}
 LOGITS_AXES: dict[int, str] = {0: "batch_size"}
@@ -63,8 +65,9 @@ class ExportSettings:
     """SST-2 train sentences whose activation maxima set the smoothing scales."""
     int8_calibration_seed: int = 0
     """Seed of the calibration sentences' draw."""
-    length_buckets: tuple[int, ...] = (16, 32, 64, 128)
-    """Padding lengths of the serving tokenizer (capped at the model's `max_length`)."""
+    length_buckets: tuple[int, ...] = LENGTH_BUCKETS
+    """Padding lengths offered to the serving tokenizer: those below the model's
+    `max_length`, then `max_length`, go into the version's pipeline.json."""
     parity_batch_size: int = 32
     """Largest batch the parity check runs, within one length bucket, as Triton would."""
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from monitoring.reference import FEATURES, PREDICTION_COLUMNS
+from contract.features import FEATURES
+from monitoring.reference import PREDICTION_COLUMNS
 
 NUMERICAL_METHOD = "ks"
 CONFIDENCE_DECIMALS = 3

@@ -11,14 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-# Training's names, repeated so the job does not import torch and transformers to read
-# three constants; tests/monitoring/test_reference.py checks they stay equal.
-REFERENCE_ARTIFACT = "reference/reference.json"
-"""`training.run.REFERENCE_ARTIFACT`."""
-FEATURES = ("text_length", "token_count", "unknown_token_rate", "non_ascii_share")
-"""`training.reference.FEATURES`: the text features the gateway samples."""
-LABELS = ("negative", "positive")
-"""`training.data.LABELS`: class index -> label name."""
+# The pipeline contract's names (a leaf package: reading them loads no torch).
+from contract.features import FEATURES
+from contract.layout import REFERENCE_ARTIFACT
+from contract.pipeline import LABELS
+
 PREDICTION_COLUMNS = ("label", "confidence")
 """Prediction drift: predicted label shares and the predicted label's probability."""
 

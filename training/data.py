@@ -7,8 +7,6 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset
 
-LABELS = ("negative", "positive")
-
 
 def load_sst2(source: str) -> DatasetDict:
     """Return `train` and `dev` splits with columns `sentence` (str) and `label` (int).

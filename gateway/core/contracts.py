@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+# A sampled text's drift features are the pipeline contract's (training computes the same).
+from contract.features import TextFeatures
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -50,16 +53,6 @@ class RawPrediction:
     label: str
     score: float
     probabilities: list[float]
-
-
-@dataclass(frozen=True)
-class TextFeatures:
-    """What drift detection needs of a text (same definitions as training.reference)."""
-
-    text_length: int
-    token_count: int
-    unknown_token_rate: float
-    non_ascii_share: float
 
 
 @dataclass(frozen=True)

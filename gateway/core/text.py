@@ -1,22 +1,24 @@
-"""The served model's tokenizer, seen from the gateway: token limits and drift features.
+"""The served model's tokenizer, seen from the gateway: token limits, labels and drift
+features.
 
 The gateway counts word pieces with the same `tokenizer.json` that Triton's tokenizer
 step loads, so a text over the limit is refused with a field violation before it costs a
-model call, and sampled texts get the features that `training.reference` computes.
+model call, and sampled texts get the features that `training.reference` computes (both
+through `contract.features`). The limit and the labels come from the version's
+`pipeline.json`; an older file without labels gets the contract's.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from gateway.core.contracts import TextFeatures
+from contract.features import TextFeatures, features_of
+from contract.layout import PIPELINE_FILE, TOKENIZER, latest_version_folder
+from contract.pipeline import DEFAULT_MAX_LENGTH, Pipeline, PipelineError
 from gateway.core.errors import ConfigurationError
-
-TOKENIZER_MODEL = "sentiment_tokenizer"
 
 
 @dataclass(frozen=True)
@@ -30,39 +32,48 @@ class AnalyzedText:
 class TextAnalyzer:
     """Counts tokens and computes drift features with the served tokenizer."""
 
-    def __init__(self, tokenizer: Tokenizer, max_length: int) -> None:
+    def __init__(self, tokenizer: Tokenizer, pipeline: Pipeline) -> None:
         self._tokenizer = tokenizer
         self._tokenizer.no_truncation()
         self._tokenizer.no_padding()
-        self.max_length = max_length
+        self.pipeline = pipeline
         unk_token = getattr(tokenizer.model, "unk_token", None) or "[UNK]"
         self._unk_id = tokenizer.token_to_id(unk_token)
 
+    @property
+    def max_length(self) -> int:
+        """The served model's token limit (special tokens included)."""
+        return self.pipeline.max_length
+
+    @property
+    def labels(self) -> list[str]:
+        """The served model's label names, in the order of its probabilities."""
+        return list(self.pipeline.labels)
+
     @classmethod
     def from_dir(cls, folder: Path) -> TextAnalyzer:
-        """`folder/tokenizer.json`; max_length from `folder/../pipeline.json` (else 128)."""
-        file = folder / "tokenizer.json"
-        if not file.is_file():
-            raise ConfigurationError(f"SENTIMENT_TOKENIZER_DIR: no tokenizer.json in {folder}")
-        pipeline = folder.parent / "pipeline.json"
-        max_length = 128
-        if pipeline.is_file():
-            max_length = int(json.loads(pipeline.read_text()).get("max_length", max_length))
-        return cls(Tokenizer.from_file(str(file)), max_length)
+        """`folder/tokenizer.json`, with the contract of `folder/../pipeline.json` (when
+        there is none: the contract's labels and a limit of DEFAULT_MAX_LENGTH tokens)."""
+        return cls._load(folder, _read_pipeline(folder.parent / PIPELINE_FILE))
 
     @classmethod
     def from_repository(cls, repository: Path) -> TextAnalyzer:
         """The newest version of the tokenizer model in a local Triton repository."""
-        model = repository / TOKENIZER_MODEL
-        versions = sorted(
-            (int(p.name) for p in model.iterdir() if p.name.isdigit()) if model.is_dir() else []
-        )
-        if not versions:
+        version = latest_version_folder(repository / TOKENIZER)
+        if version is None:
             raise ConfigurationError(
-                f"SENTIMENT_TOKENIZER_DIR: unset and no {TOKENIZER_MODEL} version in "
+                f"SENTIMENT_TOKENIZER_DIR: unset and no {TOKENIZER} version in "
                 f"{repository}; publish a model or point the setting at a tokenizer folder"
             )
-        return cls.from_dir(model / str(versions[-1]) / "tokenizer")
+        pipeline = _read_pipeline(version / PIPELINE_FILE)
+        return cls._load(version / pipeline.tokenizer_dir, pipeline)
+
+    @classmethod
+    def _load(cls, folder: Path, pipeline: Pipeline) -> TextAnalyzer:
+        file = folder / "tokenizer.json"
+        if not file.is_file():
+            raise ConfigurationError(f"SENTIMENT_TOKENIZER_DIR: no tokenizer.json in {folder}")
+        return cls(Tokenizer.from_file(str(file)), pipeline)
 
     def analyze(self, texts: list[str]) -> list[AnalyzedText]:
         results = []
@@ -71,18 +82,16 @@ class TextAnalyzer:
         for text, encoding in zip(texts, encodings, strict=True):
             ids = encoding.ids
             special = encoding.special_tokens_mask
-            pieces = len(ids) - sum(special)
-            unknown = (
-                sum(1 for i, s in zip(ids, special, strict=True) if i == self._unk_id and not s)
-                if self._unk_id in ids
-                else 0
-            )
-            non_ascii = 0 if text.isascii() else sum(ord(c) > 127 for c in text)
-            features = TextFeatures(
-                text_length=len(text),
-                token_count=pieces,
-                unknown_token_rate=unknown / pieces if pieces else 0.0,
-                non_ascii_share=non_ascii / len(text) if text else 0.0,
-            )
-            results.append(AnalyzedText(len(ids), features))
+            pieces = [i for i, s in zip(ids, special, strict=True) if not s]
+            results.append(AnalyzedText(len(ids), features_of(text, pieces, self._unk_id)))
         return results
+
+
+def _read_pipeline(path: Path) -> Pipeline:
+    """The served model's contract from `path`; the defaults when there is no such file."""
+    if not path.is_file():
+        return Pipeline(DEFAULT_MAX_LENGTH)
+    try:
+        return Pipeline.read(path)
+    except PipelineError as error:
+        raise ConfigurationError(f"the served model's {error}") from None

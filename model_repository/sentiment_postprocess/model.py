@@ -1,8 +1,10 @@
 """Triton Python model: logits -> PROBABILITIES (softmax), SCORE (max), LABEL (string).
 
 Self-contained (runs in Triton's stub interpreter): numpy and triton_python_backend_utils
-only. Label names come from `labels.txt` in the model folder (one per line, in logit
-order). The logits of all requests are concatenated and computed in one pass.
+only. Label names (in logit order) come from `labels` in the version folder's
+`pipeline.json` (the pipeline contract the export wrote); a missing or invalid file, or a
+label count that is not the logits' width, fails the load. The logits of all requests are
+concatenated and computed in one pass.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+PIPELINE_FILE = "pipeline.json"
 INPUT_NAME = "logits"
 OUTPUTS = {"LABEL": "TYPE_STRING", "SCORE": "TYPE_FP32", "PROBABILITIES": "TYPE_FP32"}
 
@@ -23,6 +26,21 @@ def _error(message: str) -> Any:
     if code is None:  # older stubs have no status codes
         return pb_utils.TritonError(message)
     return pb_utils.TritonError(message, code)
+
+
+def read_labels(path: Path) -> list[str]:
+    """The label names from the version's pipeline.json (TritonModelException if unusable)."""
+    try:
+        labels = json.loads(path.read_text())["labels"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise pb_utils.TritonModelException(
+            f"{path}: missing or not the current format ({type(err).__name__}: {err}); "
+            "re-export the model with `sentiment export`"
+        ) from None
+    names = isinstance(labels, list) and all(isinstance(x, str) and x for x in labels)
+    if not names or len(set(labels)) != len(labels):
+        raise pb_utils.TritonModelException(f"{path}: bad labels {labels!r}")
+    return labels
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -44,14 +62,12 @@ class TritonPythonModel:
         for name, data_type in OUTPUTS.items():
             if name not in outputs or outputs[name]["data_type"] != data_type:
                 raise pb_utils.TritonModelException(f"config needs a {data_type} output {name}")
-        labels_file = Path(args["model_repository"]) / "labels.txt"
-        if not labels_file.is_file():
-            raise pb_utils.TritonModelException(f"missing {labels_file}")
-        labels = [line.strip() for line in labels_file.read_text().splitlines() if line.strip()]
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        labels = read_labels(version_dir / PIPELINE_FILE)
         width = int(inputs[INPUT_NAME]["dims"][-1])
         if len(labels) != width:
             raise pb_utils.TritonModelException(
-                f"labels.txt has {len(labels)} labels but logits have {width} classes"
+                f"{PIPELINE_FILE} has {len(labels)} labels but logits have {width} classes"
             )
         self.labels = np.array([label.encode("utf-8") for label in labels], dtype=np.object_)
         self.width = width

@@ -1,13 +1,16 @@
 """Triton Python model: TEXT -> input_ids, attention_mask padded to a length bucket.
 
 Self-contained (runs in Triton's stub interpreter): imports only numpy, tokenizers and
-triton_python_backend_utils. Files come from its version folder: `tokenizer/` (a Hugging
-Face fast tokenizer, `tokenizer.json`) and `pipeline.json` (`max_length`).
+triton_python_backend_utils. Files come from its version folder: `pipeline.json` (the
+pipeline contract the export wrote: `max_length`, `length_buckets`, `tokenizer_dir`) and
+the Hugging Face fast tokenizer (`<tokenizer_dir>/tokenizer.json`). A missing or invalid
+pipeline.json fails the load, naming the file.
 
 All texts of all requests are tokenized in one call; each request is then padded to the
-smallest bucket (16, 32, 64, 128, capped at max_length) that holds its longest text, so
-requests of similar length share a shape and batch in the next step. Bad texts (empty,
-not UTF-8, longer than max_length tokens) fail only their own request: never truncated.
+smallest of `length_buckets` (ascending, the last is max_length) that holds its longest
+text, so requests of similar length share a shape and batch in the next step. Bad texts
+(empty, not UTF-8, longer than max_length tokens) fail only their own request: never
+truncated.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
-BUCKETS = (16, 32, 64, 128)
+PIPELINE_FILE = "pipeline.json"
 INPUT_NAME = "TEXT"
 OUTPUT_NAMES = ("input_ids", "attention_mask")
 
@@ -36,10 +39,32 @@ def _error(message: str) -> Any:
     return pb_utils.TritonError(message, code)
 
 
-def buckets_for(max_length: int) -> list[int]:
-    """The padding lengths in use: the standard buckets up to max_length, then max_length."""
-    chosen = [b for b in BUCKETS if b < max_length]
-    return [*chosen, max_length]
+def read_pipeline(path: Path) -> tuple[int, list[int], str]:
+    """(max_length, length_buckets, tokenizer_dir) from the version's pipeline.json.
+
+    Raises TritonModelException (failing the load) when the file is missing or breaks the
+    contract (`contract.pipeline` in the project checks the same when writing it).
+    """
+    try:
+        pipeline = json.loads(path.read_text())
+        max_length = pipeline["max_length"]
+        buckets = pipeline["length_buckets"]
+        tokenizer_dir = pipeline["tokenizer_dir"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise pb_utils.TritonModelException(
+            f"{path}: missing or not the current format ({type(err).__name__}: {err}); "
+            "re-export the model with `sentiment export`"
+        ) from None
+    if not isinstance(max_length, int) or max_length < 2:
+        raise pb_utils.TritonModelException(f"{path}: bad max_length {max_length!r}")
+    positive = isinstance(buckets, list) and all(isinstance(b, int) and b > 0 for b in buckets)
+    if not positive or not buckets or buckets[-1] != max_length or buckets != sorted(set(buckets)):
+        raise pb_utils.TritonModelException(
+            f"{path}: length_buckets {buckets!r} must ascend to max_length {max_length}"
+        )
+    if not isinstance(tokenizer_dir, str) or not tokenizer_dir or "/" in tokenizer_dir:
+        raise pb_utils.TritonModelException(f"{path}: bad tokenizer_dir {tokenizer_dir!r}")
+    return max_length, buckets, tokenizer_dir
 
 
 def decode_texts(values: np.ndarray) -> list[str]:
@@ -86,19 +111,15 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException("config must batch (max_batch_size >= 1)")
 
         version_dir = Path(args["model_repository"]) / args["model_version"]
-        pipeline = json.loads((version_dir / "pipeline.json").read_text())
-        self.max_length = int(pipeline["max_length"])
-        if self.max_length < 2:
-            raise pb_utils.TritonModelException(f"bad max_length {self.max_length}")
-        self.buckets = buckets_for(self.max_length)
-        tokenizer_file = version_dir / "tokenizer" / "tokenizer.json"
+        self.max_length, self.buckets, folder = read_pipeline(version_dir / PIPELINE_FILE)
+        tokenizer_file = version_dir / folder / "tokenizer.json"
         if not tokenizer_file.is_file():
             raise pb_utils.TritonModelException(f"missing {tokenizer_file}")
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         # Rejecting long texts needs their full length: never let the tokenizer truncate.
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        self.pad_id = _pad_id(self.tokenizer, version_dir / "tokenizer")
+        self.pad_id = _pad_id(self.tokenizer, version_dir / folder)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """Tokenize every valid text of every request at once, then pad per request."""
@@ -139,7 +160,7 @@ class TritonPythonModel:
                 f"TEXT[{index}] has {longest} tokens, over the limit of {self.max_length} "
                 "tokens (texts are never truncated)"
             )
-        length = next(b for b in self.buckets if b >= longest)
+        length = next(b for b in self.buckets if b >= longest)  # the last is max_length
         input_ids = np.full((len(ids), length), self.pad_id, dtype=np.int64)
         attention_mask = np.zeros((len(ids), length), dtype=np.int64)
         for row, tokens in enumerate(ids):

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from config.settings import PipelineSettings
+from contract.layout import PYTHON_MODEL_FILE, PYTHON_MODELS
 from export.convert import ExportedModel, convert, load_classifier
 from export.golden import golden_texts
-from export.layout import PYTHON_MODEL_FILE, PYTHON_MODELS, TEMPLATES
 from export.onnx import export_onnx
 from export.parity import ParityReport, check_parity
+from export.publish import TEMPLATES
 from export.settings import ExportSettings
 from export.smoothing import calibration_texts
 

@@ -6,8 +6,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from config.settings import PipelineSettings
+from contract.pipeline import LENGTH_BUCKETS, padding_length, padding_lengths
 from export.convert import ExportedModel
-from export.golden import GOLDEN_SIZE, golden_texts, length_buckets, serving_batches
+from export.golden import GOLDEN_SIZE, golden_texts, serving_batches
 
 
 def test_golden_texts_are_the_first_sorted_distinct_dev_sentences(
@@ -18,16 +19,11 @@ def test_golden_texts_are_the_first_sorted_distinct_dev_sentences(
     assert golden_texts(pipeline_settings.data) == golden
 
 
-def test_buckets_are_capped_at_max_length() -> None:
-    assert length_buckets((16, 32, 64, 128), 128) == (16, 32, 64, 128)
-    assert length_buckets((16, 32, 64, 128), 50) == (16, 32, 50)
-
-
 def test_each_text_is_padded_to_its_smallest_bucket(
     exported: ExportedModel, golden: list[str]
 ) -> None:
     tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
-    batches = list(serving_batches(tokenizer, golden, (16, 32, 64, 128), 128, 32))
+    batches = list(serving_batches(tokenizer, golden, LENGTH_BUCKETS, 128, 32))
     seen = sorted(int(i) for b in batches for i in b.indices)
     assert seen == list(range(len(golden)))
     for batch in batches:
@@ -44,3 +40,18 @@ def test_text_longer_than_max_length_is_refused(exported: ExportedModel) -> None
     tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
     with pytest.raises(ValueError, match="max_length"):
         list(serving_batches(tokenizer, ["word " * 40], (16, 32), 32, 8))
+
+
+def test_texts_over_128_tokens_get_a_bucket_when_max_length_is_512(
+    exported: ExportedModel, golden: list[str]
+) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
+    long_texts = ["good " * 150, "bad " * 300]
+    lengths = [len(ids) for ids in tokenizer(long_texts)["input_ids"]]
+    assert lengths == [152, 302]  # one word piece each, plus [CLS] and [SEP]
+    batches = list(serving_batches(tokenizer, [*golden[:4], *long_texts], LENGTH_BUCKETS, 512, 8))
+    padded = {int(i): b.input_ids.shape[1] for b in batches for i in b.indices}
+    expected = padding_lengths(512)
+    assert (
+        (padded[4], padded[5]) == (256, 512) == tuple(padding_length(n, expected) for n in lengths)
+    )

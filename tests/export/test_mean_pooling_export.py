@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from contract.layout import ONNX, PIPELINE_FILE, TORCHSCRIPT
+from contract.pipeline import Pipeline
 from export.convert import convert
-from export.layout import ONNX, PIPELINE_FILE, TORCHSCRIPT
 from export.parity import check_parity
 from export.settings import ExportSettings
-from training.data import LABELS
 from training.model import build_model, load_tokenizer
 
 
@@ -26,7 +25,7 @@ def mean_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model.classifier.weight.mul_(50.0)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    (folder / PIPELINE_FILE).write_text(json.dumps({"max_length": 128, "labels": list(LABELS)}))
+    Pipeline(max_length=128).write(folder / PIPELINE_FILE)
     return folder
 
 

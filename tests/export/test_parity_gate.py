@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.layout import ONNX, ONNX_INT8, TORCHSCRIPT
 from export.convert import ExportedModel
 from export.errors import ExportError, ParityError
-from export.layout import ONNX, ONNX_INT8, TORCHSCRIPT
 from export.parity import ParityReport, check_parity
 
 

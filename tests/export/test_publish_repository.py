@@ -6,19 +6,32 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from contract.layout import (
+    CONFIG_FILE,
+    ENSEMBLE,
+    LABELS_FILE,
+    MODELS,
+    ONNX,
+    ONNX_INT8,
+    PIPELINE_FILE,
+    PYTHON_MODELS,
+    TOKENIZER,
+    TORCHSCRIPT,
+)
+from contract.pipeline import LABELS, Pipeline, padding_lengths
 from export import publish as publish_module
 from export.convert import ExportedModel
 from export.errors import RepositoryError
-from export.layout import ENSEMBLE, MODELS, ONNX, TOKENIZER, TORCHSCRIPT
 from export.metadata import ModelSource, file_digests, manifest_digest
 from export.parity import ParityReport
-from export.publish import existing_versions, next_version, publish
+from export.publish import TEMPLATES, existing_versions, next_version, publish
 
 SOURCE = ModelSource(run_id="run-abc123", model_name="sentiment-classifier", model_version="4")
 Snapshot = Callable[[Path], dict[str, str]]
@@ -158,3 +171,33 @@ def test_missing_python_model_template_is_refused(
     with pytest.raises(RepositoryError, match=r"model\.py"):
         publish(exported, parity_report, repository, SOURCE, broken)
     assert snapshot(repository) == {}
+
+
+def test_label_files_and_pipeline_json_come_from_the_contract(
+    exported: ExportedModel, parity_report: ParityReport, templates: Path, tmp_path: Path
+) -> None:
+    renamed = replace(exported, pipeline=replace(exported.pipeline, labels=("bad", "good")))
+    published = publish(renamed, parity_report, tmp_path, SOURCE, templates)
+    version = str(published.version)
+    assert not list(TEMPLATES.rglob(LABELS_FILE))  # labels live in the contract only
+    with_labels = set()
+    for model in MODELS:
+        configs = [tmp_path / model / CONFIG_FILE, tmp_path / model / "configs/cpu.pbtxt"]
+        named = {o.label_filename for c in configs for o in parse_config(c).output}
+        if LABELS_FILE in named:
+            with_labels.add(model)
+            assert (tmp_path / model / LABELS_FILE).read_text().split() == ["bad", "good"]
+        else:
+            assert not (tmp_path / model / LABELS_FILE).exists()
+    assert with_labels == {ONNX, ONNX_INT8, TORCHSCRIPT}
+    for model in PYTHON_MODELS:
+        pipeline = Pipeline.read(tmp_path / model / version / PIPELINE_FILE)
+        assert pipeline == renamed.pipeline and pipeline.is_current
+        assert pipeline.labels == ("bad", "good")
+    tokenizer = tmp_path / TOKENIZER / version / pipeline.tokenizer_dir / "tokenizer.json"
+    assert tokenizer.is_file()
+
+
+def test_the_project_exports_the_contract_labels(exported: ExportedModel) -> None:
+    assert exported.labels == LABELS
+    assert exported.pipeline.length_buckets == padding_lengths(exported.max_length)

@@ -11,10 +11,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from config.settings import PipelineSettings
+from contract.layout import MODELS, ONNX
 from export import run as run_module
 from export.convert import ExportedModel
 from export.errors import ExportError, ParityError, RepositoryError
-from export.layout import MODELS, ONNX
 from export.metadata import ModelSource
 from export.parity import ParityReport
 from export.publish import publish
@@ -115,4 +115,3 @@ def test_failed_parity_report_is_logged_and_stored_before_the_export_stops(
     assert report["models"][ONNX]["passed"] is False
     assert ONNX in client.get_run(tiny_run.run_id).data.tags["parity_failed"]
     assert not (tmp_path / "repo" / ONNX / "1").exists()
-

@@ -10,9 +10,9 @@ import torch
 from transformers import AutoTokenizer
 
 from config.settings import PipelineSettings
+from contract.layout import ONNX_INT8
 from export.convert import ExportedModel, load_classifier
 from export.golden import serving_batches
-from export.layout import ONNX_INT8
 from export.parity import ParityReport
 from export.settings import ExportSettings
 from export.smoothing import ScaledInput, calibration_texts, max_logit_diff, smooth_for_int8

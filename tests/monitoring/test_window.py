@@ -63,14 +63,3 @@ def test_too_few_samples_is_no_verdict_not_no_drift(tmp_path: Path) -> None:
         row = session.scalars(select(DriftResultRow)).one()
     assert row.dataset_drift is None and row.samples == 0 and row.reason == summary["reason"]
     engine.dispose()
-
-
-def test_constants_match_training() -> None:
-    from monitoring import reference
-    from training.data import LABELS
-    from training.reference import FEATURES
-    from training.run import REFERENCE_ARTIFACT
-
-    assert reference.FEATURES == FEATURES
-    assert reference.LABELS == LABELS
-    assert reference.REFERENCE_ARTIFACT == REFERENCE_ARTIFACT

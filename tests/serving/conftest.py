@@ -15,12 +15,13 @@ import torch
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from config.settings import PipelineSettings
+from contract.layout import PIPELINE_FILE
+from contract.pipeline import Pipeline, padding_length
 from export.golden import golden_texts
 from export.publish import PublishedVersion
 from export.run import export_model_dir
 from serving.tritonserver import TritonServer
 
-BUCKETS = (16, 32, 64, 128)
 PROTOCOLS = ("http", "grpc")
 
 
@@ -34,10 +35,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
-
-
-def bucket_for(length: int, max_length: int) -> int:
-    return next(b for b in [*(b for b in BUCKETS if b < max_length), max_length] if b >= length)
 
 
 def as_text_tensor(texts: Sequence[str | bytes]) -> np.ndarray:
@@ -222,16 +219,14 @@ def client(request: pytest.FixtureRequest, clients: dict[str, TritonClient]) -> 
 @pytest.fixture(scope="session")
 def offline(tiny_model_dir: Path, golden: list[str]) -> Offline:
     """Eager-model references for the golden set."""
-    import json
-
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    pipeline = json.loads((tiny_model_dir / "pipeline.json").read_text())
+    pipeline = Pipeline.read(tiny_model_dir / PIPELINE_FILE)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir).eval()
     input_ids, masks, logits = [], [], []
     for ids in tokenizer(golden)["input_ids"]:
-        length = bucket_for(len(ids), pipeline["max_length"])
+        length = padding_length(len(ids), pipeline.length_buckets)
         padded = np.full((1, length), tokenizer.pad_token_id, dtype=np.int64)
         padded[0, : len(ids)] = ids
         mask = np.zeros((1, length), dtype=np.int64)
@@ -240,4 +235,4 @@ def offline(tiny_model_dir: Path, golden: list[str]) -> Offline:
         masks.append(mask)
         with torch.no_grad():
             logits.append(model(input_ids=torch.tensor([ids])).logits.numpy()[0])
-    return Offline(golden, input_ids, masks, np.stack(logits), list(pipeline["labels"]))
+    return Offline(golden, input_ids, masks, np.stack(logits), list(pipeline.labels))

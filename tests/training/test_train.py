@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import mlflow
 from mlflow.tracking import MlflowClient
 
 from config.settings import PipelineSettings
-from training.reference import FEATURES
-from training.run import PIPELINE_FILE, REFERENCE_ARTIFACT, TrainResult, train
+from contract.features import FEATURES
+from contract.layout import PIPELINE_FILE, REFERENCE_ARTIFACT
+from contract.pipeline import LABELS, Pipeline
+from training.run import TrainResult, train
 
 
 def test_run_is_tracked_and_registered(
@@ -31,11 +36,20 @@ def test_run_is_tracked_and_registered(
     assert str(pipeline_settings.state_dir) in run.info.artifact_uri
 
 
+def test_trained_folder_carries_the_contract(tiny_model_dir: Path) -> None:
+    pipeline = Pipeline.read(tiny_model_dir / PIPELINE_FILE)
+    assert pipeline.is_current
+    assert (pipeline.max_length, pipeline.labels) == (128, LABELS)
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(len(LABELS))] == list(LABELS)
+
+
 def test_reference_statistics_describe_the_dev_set(tiny_run: TrainResult) -> None:
     reference = mlflow.artifacts.load_dict(f"runs:/{tiny_run.run_id}/{REFERENCE_ARTIFACT}")
     assert reference["samples"] == len(reference["rows"]) == 128
     row = reference["rows"][0]
     assert set(FEATURES) <= set(row) and {"label", "prediction", "confidence"} <= set(row)
+    assert set(reference["label_shares"]["dev"]) == set(LABELS)
     assert all(0.5 <= r["confidence"] <= 1.0 for r in reference["rows"])
     assert sum(reference["label_shares"]["dev"].values()) == 1.0
     assert reference["summaries"]["token_count"]["mean"] > 1

@@ -1,0 +1,61 @@
+"""Names of the served repository's models, files and MLflow artifacts, and how a
+repository's numbered version folders are listed (docs/model-repository.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TOKENIZER = "sentiment_tokenizer"
+ONNX = "sentiment_onnx"
+ONNX_INT8 = "sentiment_onnx_int8"
+TORCHSCRIPT = "sentiment_torchscript"
+POSTPROCESS = "sentiment_postprocess"
+ENSEMBLE = "sentiment"
+
+MODELS: tuple[str, ...] = (TOKENIZER, ONNX, ONNX_INT8, TORCHSCRIPT, POSTPROCESS, ENSEMBLE)
+"""Publish order: the ensemble goes last, so it never points at a step without the version."""
+PYTHON_MODELS: tuple[str, ...] = (TOKENIZER, POSTPROCESS)
+"""The models whose code (`model.py`) and `pipeline.json` live in their version folders."""
+SERVED_CLASSIFIER = ONNX
+"""The model whose numbers the ensemble (and its python steps) serve."""
+
+MODEL_FILE = {ONNX: "model.onnx", ONNX_INT8: "model.onnx", TORCHSCRIPT: "model.pt"}
+PYTHON_MODEL_FILE = "model.py"
+PIPELINE_FILE = "pipeline.json"
+TOKENIZER_DIR = "tokenizer"
+METADATA_FILE = "metadata.json"
+LABELS_FILE = "labels.txt"
+CONFIG_FILE = "config.pbtxt"
+CONFIGS_DIR = "configs"
+
+MODEL_ARTIFACT = "model"
+"""The MLflow run artifact holding the trained folder (HF model, tokenizer, pipeline.json)."""
+REFERENCE_ARTIFACT = "reference/reference.json"
+"""The MLflow run artifact holding the drift reference (training.reference)."""
+
+REMOTE_SCHEMES = ("s3://", "gs://", "as://")
+"""Repository locations that Triton opens itself (cloud storage it supports)."""
+
+
+def is_remote(location: str | Path) -> bool:
+    """True for a cloud repository URL (s3://, gs://, as://) rather than a local path."""
+    return str(location).startswith(REMOTE_SCHEMES)
+
+
+def is_model_folder(folder: Path) -> bool:
+    """A repository entry Triton treats as a model: a folder with config.pbtxt or configs/."""
+    return folder.is_dir() and ((folder / CONFIG_FILE).is_file() or (folder / CONFIGS_DIR).is_dir())
+
+
+def version_folders(model: Path) -> list[Path]:
+    """A model folder's numbered version folders, ascending ([] when there is none)."""
+    if not model.is_dir():
+        return []
+    numbered = (p for p in model.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(numbered, key=lambda p: int(p.name))
+
+
+def latest_version_folder(model: Path) -> Path | None:
+    """The highest numbered version folder of a model folder, or None."""
+    folders = version_folders(model)
+    return folders[-1] if folders else None
