@@ -178,7 +178,7 @@ class GatewayServer:
             audit=p.audit,
             drift=p.drift,
             should_sample=p.should_sample,
-            labels=list(s.labels),
+            labels=self.analyzer.labels,
             default_timeout=s.default_timeout_seconds,
             on_drift_sample=self.metrics.drift_samples.inc,
         )

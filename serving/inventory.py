@@ -1,8 +1,10 @@
 """`sentiment models`: what the model repository holds and what a running Triton serves.
 
-`inventory()` reads the repository (models, versions, each version's metadata.json) and,
-when a server answers, its repository index (state of every model version) and readiness.
-Everything is returned as plain dataclasses; `render()` turns them into a text table.
+`inventory()` reads the repository (models, versions, each version's metadata.json, the
+newest complete version's pipeline format) and, when a server answers, its repository
+index (state of every model version) and readiness. Everything is returned as plain
+dataclasses; `render()` turns them into a text table. `make model` re-exports when the
+newest version's pipeline format is not this release's (`pipeline_current`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import PipelineSettings
-
-METADATA_FILE = "metadata.json"
+from contract.layout import (
+    METADATA_FILE,
+    PIPELINE_FILE,
+    TOKENIZER,
+    is_model_folder,
+    is_remote,
+    version_folders,
+)
+from contract.pipeline import PIPELINE_FORMAT_VERSION, Pipeline, PipelineError
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,14 @@ class RepositoryReport:
     models: list[RepositoryModel] = field(default_factory=list)
     latest_version: int | None = None
     """Newest version present in every model (one complete publish); None if none."""
+    pipeline_format: int | None = None
+    """Format of that version's pipeline.json (1: from before formats were numbered);
+    None without a complete version or a readable file."""
+    pipeline_current: bool = False
+    """Whether that version's pipeline.json is this release's format; when it is not, the
+    version was exported by another release: `make model` re-exports it."""
+    expected_pipeline_format: int = PIPELINE_FORMAT_VERSION
+    """The format this release writes and reads."""
 
 
 @dataclass
@@ -142,19 +159,24 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def pipeline_format(repository: Path, version: int | None) -> int | None:
+    """The format of `version`'s pipeline.json (the tokenizer's copy); None if unreadable."""
+    if version is None:
+        return None
+    try:
+        return Pipeline.read(repository / TOKENIZER / str(version) / PIPELINE_FILE).format_version
+    except PipelineError:
+        return None
+
+
 def read_repository(repository: Path) -> list[RepositoryModel]:
     """Models (folders with a config) and their numbered version folders, sorted."""
     if not repository.is_dir():
         return []
     models = []
-    for folder in sorted(p for p in repository.iterdir() if p.is_dir()):
-        if not (folder / "config.pbtxt").is_file() and not (folder / "configs").is_dir():
-            continue
+    for folder in sorted(p for p in repository.iterdir() if is_model_folder(p)):
         versions = []
-        for entry in sorted(
-            (p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()),
-            key=lambda p: int(p.name),
-        ):
+        for entry in version_folders(folder):
             files = sorted(str(f.relative_to(entry)) for f in entry.rglob("*") if f.is_file())
             versions.append(
                 RepositoryVersion(int(entry.name), files, _read_metadata(entry / METADATA_FILE))
@@ -186,11 +208,16 @@ def read_server(url: str) -> tuple[bool | None, list[ServedModel], str | None]:
 def inventory(settings: PipelineSettings, query_server: bool = True) -> Inventory:
     """What the configured repository holds and what the configured server reports."""
     path = settings.repository_path()
-    models = [] if path.startswith("s3://") else read_repository(Path(path))
+    models = [] if is_remote(path) else read_repository(Path(path))
+    latest = complete_version(models)
+    found = None if is_remote(path) else pipeline_format(Path(path), latest)
+    report = RepositoryReport(
+        path, models, latest, found, pipeline_current=found == PIPELINE_FORMAT_VERSION
+    )
     server = ServerReport(url=settings.http_url())
     if query_server:
         server.ready, server.models, server.error = read_server(server.url)
-    return Inventory(RepositoryReport(path, models, complete_version(models)), server)
+    return Inventory(report, server)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -208,6 +235,11 @@ def render(report: Inventory) -> str:
     repository, server = report.repository, report.server
     latest = repository.latest_version
     lines = [f"Repository {repository.path} (latest complete version: {latest or '-'})"]
+    if latest and not repository.pipeline_current:
+        lines.append(
+            f"  pipeline format {repository.pipeline_format or 'unknown'}, this release "
+            f"serves format {repository.expected_pipeline_format}: re-export it (`make model`)"
+        )
     rows = []
     for model in repository.models:
         newest = model.latest

@@ -24,11 +24,16 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 from config.settings import PROJECT_ROOT, PipelineSettings
+from contract.layout import CONFIG_FILE, CONFIGS_DIR, ENSEMBLE, is_model_folder, is_remote
 
 PROJECT_BACKENDS = PROJECT_ROOT / "backends"
-"""Python-based CPU backends kept in git (`onnxruntime/model.py`, `pytorch/model.py`)."""
+"""Python-based CPU backends kept in git (`onnxruntime/model.py`, `pytorch/model.py`) and
+the helper module they share (`shared/cpu_backend.py`)."""
 
 PYTHON_BASED_BACKENDS = ("onnxruntime", "pytorch")
+SHARED_BACKEND_MODULE = Path("shared") / "cpu_backend.py"
+"""Copied next to each backend's model.py: the Python backend stub puts a backend's own
+folder on `sys.path`, so each model.py imports it as `cpu_backend`."""
 CPU_CONFIG_NAME = "cpu"
 LOG_TAIL_LINES = 40
 
@@ -87,7 +92,8 @@ def build_backend_directory(
 
     `python/` gets libtriton_python.so, triton_python_backend_utils.py and the stub for
     this Python version next to them; `onnxruntime/` and `pytorch/` get their model.py from
-    `sources`. Rebuilt on every start so edited backends take effect.
+    `sources` and, next to it, the helper module they share. Rebuilt on every start so
+    edited backends take effect.
     """
     python_dir = target / "python"
     python_dir.mkdir(parents=True, exist_ok=True)
@@ -96,18 +102,16 @@ def build_backend_directory(
     stub = python_dir / "triton_python_backend_stub"
     shutil.copy2(installation.python_stub(), stub)
     stub.chmod(0o755)
+    shared = sources / SHARED_BACKEND_MODULE
     for backend in PYTHON_BASED_BACKENDS:
         source = sources / backend / "model.py"
-        if not source.is_file():
-            raise TritonServerError(f"missing Python-based backend {source}")
+        for required in (source, shared):
+            if not required.is_file():
+                raise TritonServerError(f"missing Python-based backend file {required}")
         (target / backend).mkdir(exist_ok=True)
         shutil.copy2(source, target / backend / "model.py")
+        shutil.copy2(shared, target / backend / shared.name)
     return target
-
-
-def is_remote(repository: Path | str) -> bool:
-    """True for a cloud repository URL that Triton opens itself (s3://, gs://, as://)."""
-    return str(repository).startswith(("s3://", "gs://", "as://"))
 
 
 def has_gpu() -> bool:
@@ -128,11 +132,7 @@ def repository_models(repository: Path) -> list[str]:
     """Model folders in a repository (those holding config.pbtxt or configs/), sorted."""
     if not repository.is_dir():
         return []
-    return sorted(
-        entry.name
-        for entry in repository.iterdir()
-        if entry.is_dir() and ((entry / "config.pbtxt").is_file() or (entry / "configs").is_dir())
-    )
+    return sorted(entry.name for entry in repository.iterdir() if is_model_folder(entry))
 
 
 @dataclass
@@ -360,9 +360,9 @@ def serve(settings: PipelineSettings) -> int:
 
 def _is_ensemble(location: str, name: str) -> bool:
     if is_remote(location):
-        return name == "sentiment"  # cannot read a remote config: the project's ensemble
+        return name == ENSEMBLE  # cannot read a remote config: the project's ensemble
     repository = Path(location)
-    configs = [repository / name / "config.pbtxt", *(repository / name / "configs").glob("*")]
+    configs = [repository / name / CONFIG_FILE, *(repository / name / CONFIGS_DIR).glob("*")]
     return any(path.is_file() and 'platform: "ensemble"' in path.read_text() for path in configs)
 
 

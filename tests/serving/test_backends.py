@@ -1,4 +1,5 @@
-"""The Python-based backends' batching helper: mixed lengths padded, results unchanged."""
+"""The Python-based backends and their shared helper: mixed lengths padded, results
+unchanged (tests/serving/test_tritonserver.py: the helper's place in the backend dir)."""
 
 from __future__ import annotations
 
@@ -13,26 +14,39 @@ import pytest
 
 from config.settings import PROJECT_ROOT
 from export.publish import PublishedVersion
-from serving.tritonserver import TritonInstallation
+from serving.tritonserver import PYTHON_BASED_BACKENDS, TritonInstallation
+
+BACKENDS = PROJECT_ROOT / "backends"
 
 
 def load_backend(name: str) -> ModuleType:
-    """Import backends/<name>/model.py with Triton's triton_python_backend_utils importable."""
-    utils_dir = str(TritonInstallation.find().python_backend)
-    if utils_dir not in sys.path:
-        sys.path.append(utils_dir)
-    spec = importlib.util.spec_from_file_location(
-        f"backend_{name}", PROJECT_ROOT / "backends" / name / "model.py"
-    )
+    """Import backends/<name>/model.py as Triton's stub does: triton_python_backend_utils
+    and the shared helper (`cpu_backend`) importable."""
+    for folder in (TritonInstallation.find().python_backend, BACKENDS / "shared"):
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
+    spec = importlib.util.spec_from_file_location(f"backend_{name}", BACKENDS / name / "model.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "pytorch"])
-def test_stack_padded_zero_pads_every_non_batch_axis(backend: str) -> None:
-    stack_padded = load_backend(backend).stack_padded
+def cpu_backend() -> ModuleType:
+    load_backend("onnxruntime")  # puts the helper on sys.path
+    import cpu_backend as helper
+
+    return helper
+
+
+@pytest.mark.parametrize("backend", PYTHON_BASED_BACKENDS)
+def test_each_backend_loads_with_the_shared_helper(backend: str) -> None:
+    module = load_backend(backend)
+    assert module.execute_batched is cpu_backend().execute_batched
+
+
+def test_stack_padded_zero_pads_every_non_batch_axis() -> None:
+    stack_padded = cpu_backend().stack_padded
     a = np.ones((2, 3), dtype=np.int64)
     b = np.full((1, 5), 7, dtype=np.int64)
     stacked = stack_padded([a, b])
@@ -45,7 +59,7 @@ def test_stack_padded_zero_pads_every_non_batch_axis(backend: str) -> None:
 def test_padded_batch_gives_the_same_logits_as_separate_runs(
     published: PublishedVersion, serving_repository: Path
 ) -> None:
-    stack_padded = load_backend("onnxruntime").stack_padded
+    stack_padded = cpu_backend().stack_padded
     path = serving_repository / "sentiment_onnx" / str(published.version) / "model.onnx"
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import PROJECT_ROOT
 from serving.tritonserver import (
+    PYTHON_BASED_BACKENDS,
+    SHARED_BACKEND_MODULE,
     TritonInstallation,
     TritonServer,
     TritonServerError,
@@ -23,8 +26,10 @@ def test_backend_directory_holds_python_backend_and_cpu_backends(tmp_path: Path)
         "triton_python_backend_stub",
     ):
         assert (backends / "python" / name).is_file()
-    assert (backends / "onnxruntime" / "model.py").is_file()
-    assert (backends / "pytorch" / "model.py").is_file()
+    shared = (PROJECT_ROOT / "backends" / SHARED_BACKEND_MODULE).read_bytes()
+    for backend in PYTHON_BASED_BACKENDS:  # each model.py imports the helper next to it
+        assert (backends / backend / "model.py").is_file()
+        assert (backends / backend / SHARED_BACKEND_MODULE.name).read_bytes() == shared
 
 
 def test_command_loads_every_model_explicitly_with_the_cpu_config(tmp_path: Path) -> None:
