@@ -28,14 +28,21 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 
 setup: $(STAMP)
 
-# Train (quick preset) and export only when the repository holds no published version.
+# Train (quick preset) and export when the repository holds no published version;
+# re-export the newest registered version, without training, when the published one's
+# pipeline.json is not this release's format (a state dir left by another release).
 model: setup
-	@if $(BIN)/python -m sentiment.cli models --json | $(BIN)/python -c \
-		'import json,sys; sys.exit(0 if json.load(sys.stdin)["repository"]["latest_version"] else 1)'; then \
-		echo "model repository already holds a published version"; \
-	else \
-		$(BIN)/sentiment train --preset quick && $(BIN)/sentiment export --no-load; \
-	fi
+	@report=$$($(BIN)/python -m sentiment.cli models --json) || exit 1; \
+	state=$$(echo "$$report" | $(BIN)/python -c 'import json,sys; \
+		r = json.load(sys.stdin)["repository"]; \
+		print("current" if r["pipeline_current"] else "stale" if r["latest_version"] else "none")') \
+		|| exit 1; \
+	case "$$state" in \
+	current) echo "model repository already holds a current published version" ;; \
+	stale) echo "the published version has an older pipeline format: re-exporting" \
+		&& $(BIN)/sentiment export --no-load ;; \
+	*) $(BIN)/sentiment train --preset quick && $(BIN)/sentiment export --no-load ;; \
+	esac
 
 run: model
 	$(BIN)/sentiment up
