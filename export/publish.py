@@ -84,8 +84,8 @@ def next_version(repository: Path) -> int:
 
 
 def template_files(templates: Path, model: str) -> list[Path]:
-    """A model's template files to render at its root (everything but python model code,
-    and but a labels file: label files are written from the model's pipeline.json)."""
+    """A model's template files to render at its root: all but the python model code and
+    a stray labels.txt (label files are written from the version's labels instead)."""
     folder = templates / model
     return sorted(
         p.relative_to(folder)
