@@ -214,10 +214,11 @@ def main() -> int:
             "SENTIMENT_GATEWAY_HOST": "127.0.0.1",
             "SENTIMENT_GATEWAY_PORT": str(port),
             "SENTIMENT_GATEWAY_METRICS_PORT": str(metrics_port),
-            "SENTIMENT_TRITON_GRPC_URL": triton.grpc_url,
-            "SENTIMENT_RATE_LIMIT_PER_SECOND": "1000000",
-            "SENTIMENT_RATE_LIMIT_BURST": "1000000",
-            "SENTIMENT_DRIFT_SAMPLE_RATE": args.drift_sample_rate,
+            "SENTIMENT_TRITON_HOST": "127.0.0.1",
+            "SENTIMENT_TRITON_GRPC_PORT": str(triton.grpc_port),
+            "SENTIMENT_GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
+            "SENTIMENT_GATEWAY_RATE_LIMIT_BURST": "1000000",
+            "SENTIMENT_GATEWAY_DRIFT_SAMPLE_RATE": args.drift_sample_rate,
             "SENTIMENT_LOG_LEVEL": "WARNING",
         }
         with triton:

@@ -1,19 +1,22 @@
-"""Typed settings shared by the model pipeline commands.
+"""Settings of the model pipeline, shared by the commands that train, export and serve it.
 
-Every field is read from the environment with the ``SENTIMENT_`` prefix (for example
-``SENTIMENT_STATE_DIR``). The embedded defaults keep everything under one local state
-directory so that a fresh clone works; each can point at a real service instead.
+Variables carry no component word: `SENTIMENT_DATA`, `SENTIMENT_MLFLOW_TRACKING_URI`,
+`SENTIMENT_REGISTERED_MODEL`, `SENTIMENT_MODEL_REPOSITORY` (and the shared
+`SENTIMENT_STATE_DIR`, `SENTIMENT_LOG_LEVEL`). The embedded defaults keep everything
+under one local state directory so that a fresh clone works; each can point at a real
+service instead. Triton's address is `triton` (`config.triton.TritonSettings`).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from config.base import PROJECT_ROOT, ComponentSettings
+from config.triton import TritonSettings
+
+__all__ = ["PROJECT_ROOT", "PipelineSettings"]
 
 
 def _default_data_dir() -> str:
@@ -21,13 +24,8 @@ def _default_data_dir() -> str:
     return str(shared) if shared.is_dir() else "glue/sst2"
 
 
-class PipelineSettings(BaseSettings):
+class PipelineSettings(ComponentSettings):
     """Where the pipeline keeps its state and which services it talks to."""
-
-    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="ignore")
-
-    state_dir: Path = PROJECT_ROOT / ".state"
-    """Local state: MLflow store, model repository, Triton backends, logs."""
 
     data: str = Field(default_factory=_default_data_dir)
     """SST-2 source: a folder holding train.tsv/dev.tsv, or a hub dataset id (`glue/sst2`)."""
@@ -41,17 +39,8 @@ class PipelineSettings(BaseSettings):
     model_repository: str | None = None
     """Triton model repository (a path, or `s3://...` for the server). Default: state_dir."""
 
-    triton_http_port: int = 8000
-    """Triton HTTP/REST port."""
-
-    triton_grpc_port: int = 8001
-    """Triton gRPC port."""
-
-    triton_metrics_port: int = 8002
-    """Triton Prometheus metrics port."""
-
-    triton_url: str | None = None
-    """A running Triton's HTTP address (host:port) for `models`/`export`; default localhost."""
+    triton: TritonSettings = Field(default_factory=TritonSettings)
+    """The Triton that `triton`/`up` start and `models`/`export` call (`SENTIMENT_TRITON_*`)."""
 
     def repository_path(self) -> str:
         return self.model_repository or str(self.state_dir / "model_repository")
@@ -65,6 +54,3 @@ class PipelineSettings(BaseSettings):
 
     def artifact_root(self) -> str:
         return str(self.state_dir / "mlflow" / "artifacts")
-
-    def http_url(self) -> str:
-        return self.triton_url or f"127.0.0.1:{self.triton_http_port}"

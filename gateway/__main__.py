@@ -2,7 +2,12 @@
 
 import sys
 
+from config.errors import ConfigurationError
 from gateway.server import serve_gateway
 
 if __name__ == "__main__":
-    sys.exit(serve_gateway())
+    try:
+        sys.exit(serve_gateway())
+    except ConfigurationError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        sys.exit(2)

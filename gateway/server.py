@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,18 +27,17 @@ from api.generated.sentiment.v1 import sentiment_pb2 as pb
 from config.settings import PipelineSettings
 from gateway.core.auth import Authenticator
 from gateway.core.contracts import AuditLog, DriftSink, KeyStore
-from gateway.core.errors import ConfigurationError
 from gateway.core.ratelimit import InFlightLimiter, TokenBucketLimiter
 from gateway.core.service import PredictionService
 from gateway.core.text import TextAnalyzer
 from gateway.core.validation import Limits
 from gateway.metrics import GatewayMetrics, PersistenceReadings
-from gateway.settings import GatewaySettings, load_settings
+from gateway.settings import ApiKeySettings, AuditSettings, GatewaySettings
 from gateway.transport.decoding import RequestDecoder
 from gateway.transport.interceptor import ErrorInterceptor
 from gateway.transport.servicer import SentimentServicer
 from gateway.upstream.triton_client import TritonClient
-from store.settings import PersistenceSettings
+from store.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +59,12 @@ class Persistence:
     """Spool depth, write lag and failure counters, for the metrics."""
 
 
-async def open_persistence(settings: PersistenceSettings) -> Persistence:
+async def open_persistence(
+    database: DatabaseSettings,
+    audit_settings: AuditSettings,
+    api_keys: ApiKeySettings,
+    drift_sample_rate: float,
+) -> Persistence:
     """Database (migrated to head), durable audit log, key store and drift sink."""
     from gateway.persistence.audit import SpooledAuditLog
     from gateway.persistence.drift import SqlDriftSink, should_sample
@@ -69,17 +72,16 @@ async def open_persistence(settings: PersistenceSettings) -> Persistence:
     from store.engine import make_engine
     from store.migrate import upgrade_database
 
-    engine = make_engine(settings.resolved_database_url())
+    engine = make_engine(database.resolved_url())
     await asyncio.to_thread(upgrade_database, engine)
-    audit = await SpooledAuditLog.from_settings(engine, settings)
+    audit = await SpooledAuditLog.from_settings(engine, audit_settings)
     keys = ApiKeyStore(
         engine,
-        pepper=settings.pepper_bytes(),
-        cache_ttl_s=settings.api_key_cache_ttl_s,
-        stale_ttl_s=settings.api_key_stale_ttl_s,
+        pepper=api_keys.pepper_bytes(),
+        cache_ttl_s=api_keys.cache_ttl_s,
+        stale_ttl_s=api_keys.stale_ttl_s,
     )
     drift = SqlDriftSink(engine)
-    rate = settings.drift_sample_rate
 
     async def close() -> None:
         await drift.close()
@@ -91,7 +93,7 @@ async def open_persistence(settings: PersistenceSettings) -> Persistence:
         keys=keys,
         audit=audit,
         drift=drift,
-        should_sample=lambda request_id: should_sample(request_id, rate),
+        should_sample=lambda request_id: should_sample(request_id, drift_sample_rate),
         close=close,
         readings=PersistenceReadings(
             spool_depth=lambda: audit.spool_depth_records,
@@ -159,7 +161,7 @@ class GatewayServer:
     async def start(self) -> None:
         s = self.settings
         self.triton = TritonClient(
-            s.triton_grpc_url,
+            s.triton.grpc_address,
             retries=s.triton_retries,
             backoff=s.triton_retry_backoff_seconds,
             margin=s.triton_deadline_margin_seconds,
@@ -204,7 +206,7 @@ class GatewayServer:
                 ),
                 self.server,
             )
-        address = f"{s.gateway_host}:{s.gateway_port}"
+        address = f"{s.host}:{s.port}"
         credentials = server_credentials(s)
         if credentials is None:
             self.port = self.server.add_insecure_port(address)
@@ -214,13 +216,13 @@ class GatewayServer:
         await self.server.start()
         self._health_task = asyncio.create_task(self._watch_health())
         if self._serve_metrics:
-            self.metrics_port = self.metrics.serve(s.gateway_host, s.gateway_metrics_port)
+            self.metrics_port = self.metrics.serve(s.host, s.metrics_port)
         log.info(
             "gateway listening on %s:%d (metrics %s), Triton at %s",
-            s.gateway_host,
+            s.host,
             self.port,
             self.metrics_port,
-            s.triton_grpc_url,
+            s.triton.grpc_address,
         )
 
     async def update_health(self) -> bool:
@@ -284,26 +286,27 @@ async def serve_until_signalled(server: GatewayServer) -> None:
         await server.stop()
 
 
-def serve_gateway(pipeline_settings: Any = None, **overrides: Any) -> int:
-    """Build the gateway from its settings (plus `overrides`) and serve until signalled."""
-    try:
-        settings = load_settings(**overrides)
-        persistence_settings = PersistenceSettings()
-        pipeline = pipeline_settings or PipelineSettings()
-        analyzer = (
-            TextAnalyzer.from_dir(settings.tokenizer_dir)
-            if settings.tokenizer_dir
-            else TextAnalyzer.from_repository(Path(pipeline.repository_path()))
-        )
-    except (ConfigurationError, ValueError) as error:
-        print(f"sentiment gateway: {error}", file=sys.stderr)
-        return 2
+def serve_gateway(pipeline: PipelineSettings | None = None, **overrides: Any) -> int:
+    """Build the gateway from its settings (plus `overrides` of GatewaySettings fields) and
+    serve until signalled; 0 after a graceful stop.
+
+    A missing or invalid setting, or no tokenizer to serve with, raises ConfigurationError
+    before anything starts (the CLI's error boundary prints it as one line).
+    """
+    settings = GatewaySettings(**overrides)
+    database, audit, api_keys = DatabaseSettings(), AuditSettings(), ApiKeySettings()
+    pipeline = pipeline or PipelineSettings()
+    analyzer = (
+        TextAnalyzer.from_dir(settings.tokenizer_dir)
+        if settings.tokenizer_dir
+        else TextAnalyzer.from_repository(Path(pipeline.repository_path()))
+    )
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
 
     async def main() -> None:
-        persistence = await open_persistence(persistence_settings)
+        persistence = await open_persistence(database, audit, api_keys, settings.drift_sample_rate)
         await serve_until_signalled(GatewayServer(settings, persistence, analyzer))
 
     run_event_loop(main())

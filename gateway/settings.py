@@ -1,90 +1,100 @@
-"""Typed settings of the gRPC gateway (`sentiment gateway`).
+"""Typed settings of the gRPC gateway (`sentiment gateway`), one class per prefix.
 
-Every field is read from the environment with the ``SENTIMENT_`` prefix, e.g.
-``SENTIMENT_GATEWAY_PORT`` or ``SENTIMENT_DRIFT_SAMPLE_RATE``. `load_settings()` turns a
-missing or invalid value into a `ConfigurationError` naming the variable, so start-up
-stops with a readable message instead of a traceback.
+- `GatewaySettings`, `SENTIMENT_GATEWAY_*`: ports, request limits, the calls to Triton,
+  TLS, drift sampling (Triton's address itself is `SENTIMENT_TRITON_*`, `config.triton`).
+- `AuditSettings`, `SENTIMENT_AUDIT_*`: the audit log's spool and database writer.
+- `ApiKeySettings`, `SENTIMENT_API_KEY_*`: how API keys are hashed and cached.
+
+The database is the store's (`store.settings.DatabaseSettings`). Most gateway knobs had no
+`GATEWAY_` in their name before (`SENTIMENT_MAX_TEXT_CHARS`); those names still work for
+one release, with a warning. A missing or invalid value stops start-up with a
+`ConfigurationError` naming the variable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from gateway.core.errors import ConfigurationError
-
-ENV_PREFIX = "SENTIMENT_"
-CERT, KEY = f"{ENV_PREFIX}TLS_CERT_FILE", f"{ENV_PREFIX}TLS_KEY_FILE"
+from config.base import ComponentSettings, EnvironmentSettings, renamed_from
+from config.triton import TritonSettings
 
 
-class GatewaySettings(BaseSettings):
-    """Ports, upstream Triton, request limits and security of the gateway.
+class GatewaySettings(ComponentSettings):
+    """Ports, request limits, upstream calls and security of the gateway."""
 
-    Persistence (database, audit spool, keys, drift sample rate) is configured by
-    `store.settings.PersistenceSettings`, under the same prefix.
-    """
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_GATEWAY_")
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    renamed = renamed_from(
+        "SENTIMENT_",
+        *("models", "tokenizer_dir", "max_text_chars", "max_tokens", "max_batch_texts"),
+        *("max_message_bytes", "rate_limit_per_second", "rate_limit_burst", "max_in_flight"),
+        *("default_timeout_seconds", "triton_deadline_margin_seconds", "triton_retries"),
+        *("triton_retry_backoff_seconds", "model_info_ttl_seconds", "tls_cert_file"),
+        *("tls_key_file", "tls_client_ca_file", "reflection", "drain_seconds"),
+        *("health_poll_seconds", "drift_sample_rate"),
+    )
+    retired: ClassVar[Mapping[str, str]] = {
+        "SENTIMENT_LABELS": "the labels come from the served model's pipeline.json"
+    }
 
-    gateway_host: str = "0.0.0.0"
+    host: str = "0.0.0.0"
     """Address the gRPC server binds to."""
 
-    gateway_port: int = Field(50051, ge=0, le=65535)
+    port: int = Field(default=50051, ge=0, le=65535)
     """gRPC port of the gateway (0 picks a free port)."""
 
-    gateway_metrics_port: int = Field(9102, ge=0, le=65535)
+    metrics_port: int = Field(default=9102, ge=0, le=65535)
     """Prometheus metrics port of the gateway (0 picks a free port)."""
 
-    triton_grpc_url: str = "127.0.0.1:8001"
-    """Triton's gRPC address (host:port)."""
+    triton: TritonSettings = Field(default_factory=TritonSettings)
+    """The Triton the gateway calls, on its gRPC port (`SENTIMENT_TRITON_*`)."""
 
     models: list[str] = Field(default_factory=lambda: ["sentiment"], min_length=1)
     """Triton models a request may select (JSON list); the first is the default."""
-
-    labels: list[str] = Field(default_factory=lambda: ["negative", "positive"], min_length=2)
-    """Class names in the order of the model's PROBABILITIES output."""
 
     tokenizer_dir: Path | None = None
     """Folder with the served model's `tokenizer.json` (and `../pipeline.json`); default:
     the newest `sentiment_tokenizer` version in the pipeline's model repository."""
 
-    max_text_chars: int = Field(2000, ge=1)
+    max_text_chars: int = Field(default=2000, ge=1)
     """Longest text accepted, in characters."""
 
-    max_tokens: int | None = Field(None, ge=2)
+    max_tokens: int | None = Field(default=None, ge=2)
     """Most word pieces per text (special tokens included); default the model's max_length."""
 
-    max_batch_texts: int = Field(64, ge=1)
+    max_batch_texts: int = Field(default=64, ge=1)
     """Most texts in one PredictBatch call."""
 
-    max_message_bytes: int = Field(1_048_576, ge=1024)
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest request message; larger ones get RESOURCE_EXHAUSTED."""
 
-    rate_limit_per_second: float = Field(200.0, gt=0)
+    rate_limit_per_second: float = Field(default=200.0, gt=0)
     """Texts per second each API key may send on average (token bucket refill rate)."""
 
-    rate_limit_burst: int = Field(400, ge=1)
+    rate_limit_burst: int = Field(default=400, ge=1)
     """Texts an API key may send at once (token bucket size)."""
 
-    max_in_flight: int = Field(128, ge=1)
+    max_in_flight: int = Field(default=128, ge=1)
     """Requests processed at once; more are shed with RESOURCE_EXHAUSTED."""
 
-    default_timeout_seconds: float = Field(10.0, gt=0)
+    default_timeout_seconds: float = Field(default=10.0, gt=0)
     """Deadline used when a caller sends none."""
 
-    triton_deadline_margin_seconds: float = Field(0.02, ge=0)
+    triton_deadline_margin_seconds: float = Field(default=0.02, ge=0)
     """Time kept back from the caller's deadline for the gateway's own work."""
 
-    triton_retries: int = Field(3, ge=0)
+    triton_retries: int = Field(default=3, ge=0)
     """Retries of a Triton call that failed with UNAVAILABLE (within the deadline)."""
 
-    triton_retry_backoff_seconds: float = Field(0.05, gt=0)
+    triton_retry_backoff_seconds: float = Field(default=0.05, gt=0)
     """First retry delay; doubles on each retry."""
 
-    model_info_ttl_seconds: float = Field(30.0, gt=0)
+    model_info_ttl_seconds: float = Field(default=30.0, gt=0)
     """How long the model version and MLflow run id read from Triton are cached."""
 
     tls_cert_file: Path | None = None
@@ -99,27 +109,33 @@ class GatewaySettings(BaseSettings):
     reflection: bool = False
     """Serve gRPC server reflection."""
 
-    drain_seconds: float = Field(20.0, ge=0)
+    drain_seconds: float = Field(default=20.0, ge=0)
     """On SIGTERM, how long in-flight calls may take to finish."""
 
-    health_poll_seconds: float = Field(1.0, gt=0)
+    health_poll_seconds: float = Field(default=1.0, gt=0)
     """How often Triton readiness and the audit path are checked for health."""
 
-    log_level: str = "INFO"
-    """Python logging level of the gateway."""
+    drift_sample_rate: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Share of requests whose predictions are stored as drift samples (chosen by request
+    id) for the drift job (`SENTIMENT_DRIFT_*`)."""
+
+    @field_validator("tls_cert_file", "tls_key_file", "tls_client_ca_file")
+    @classmethod
+    def _existing_file(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file {path}")
+        return path
 
     @model_validator(mode="after")
-    def _check_tls(self) -> GatewaySettings:
+    def _complete_tls(self) -> GatewaySettings:
+        cert, key, ca = (
+            self.variable_as_set(field)
+            for field in ("tls_cert_file", "tls_key_file", "tls_client_ca_file")
+        )
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ValueError(
-                "SENTIMENT_TLS_CERT_FILE and SENTIMENT_TLS_KEY_FILE must be set together"
-            )
+            raise ValueError(f"{cert} and {key} must be set together")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
-            raise ValueError(f"{ENV_PREFIX}TLS_CLIENT_CA_FILE (mTLS) needs {CERT} and {KEY}")
-        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{ENV_PREFIX}{name.upper()}: no such file {path}")
+            raise ValueError(f"{ca} (mTLS) needs {cert} and {key}")
         return self
 
     @property
@@ -127,14 +143,58 @@ class GatewaySettings(BaseSettings):
         return self.models[0]
 
 
-def _variable(location: tuple[Any, ...]) -> str:
-    return ENV_PREFIX + str(location[0]).upper() if location else "SENTIMENT_* settings"
+class AuditSettings(ComponentSettings):
+    """The audit log: a write-ahead spool on local disk, written to the database in batches."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_AUDIT_")
+
+    spool_dir: Path | None = None
+    """Write-ahead spool folder of the audit log. Unset: `<state_dir>/audit-spool`."""
+
+    spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    """Bound on audit bytes spooled but not yet in the database; beyond it the gateway is
+    NOT_SERVING and rejects requests with UNAVAILABLE."""
+
+    spool_resume_ratio: float = Field(default=0.8, gt=0.0, le=1.0)
+    """After the spool was full, accept again once it drains below this share of the bound."""
+
+    segment_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    """Spool segment size: a segment is deleted once all its records are in the database."""
+
+    batch_records: int = Field(default=500, gt=0)
+    """Most audit records inserted in one database statement."""
+
+    write_interval_s: float = Field(default=0.2, ge=0.0)
+    """How long spooled records may gather before a database write (0: write at once).
+    Batching keeps the database and checkpoint fsyncs off the disk the request path fsyncs."""
+
+    retry_initial_s: float = Field(default=0.2, gt=0.0)
+    """First wait before retrying a failed database write (doubles up to the maximum)."""
+
+    retry_max_s: float = Field(default=5.0, gt=0.0)
+    """Longest wait between database write retries."""
+
+    store_text: bool = True
+    """Store request texts in audit records; False keeps only their SHA-256 hashes."""
+
+    def resolved_spool_dir(self) -> Path:
+        return self.spool_dir or self.state_dir / "audit-spool"
 
 
-def load_settings(**overrides: Any) -> GatewaySettings:
-    """Read the settings; a missing or invalid one raises ConfigurationError naming it."""
-    try:
-        return GatewaySettings(**overrides)
-    except ValidationError as err:
-        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in err.errors())
-        raise ConfigurationError(f"invalid gateway settings: {problems}") from None
+class ApiKeySettings(EnvironmentSettings):
+    """How API keys are hashed and how long a lookup is trusted."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_API_KEY_")
+
+    pepper: SecretStr | None = None
+    """Server-side secret mixed into API key hashes (HMAC key). Changing it invalidates all
+    keys. Unset: keys are hashed with their per-key salt only."""
+
+    cache_ttl_s: float = Field(default=5.0, ge=0.0)
+    """How long a key lookup is reused before the database is asked again (revocation delay)."""
+
+    stale_ttl_s: float = Field(default=600.0, ge=0.0)
+    """While the database is unreachable, keys seen within this many seconds still work."""
+
+    def pepper_bytes(self) -> bytes:
+        return self.pepper.get_secret_value().encode() if self.pepper else b""

@@ -58,7 +58,7 @@ class DriftJob:
         summary: dict[str, Any] = {
             "window": window.as_dict(),
             "samples": len(samples),
-            "min_samples": self.settings.drift_min_samples,
+            "min_samples": self.settings.min_samples,
             "dataset_drift": None,
             "prediction_drift": None,
             "drift_share": None,
@@ -74,16 +74,16 @@ class DriftJob:
             summary["confidence_quantiles"] = {
                 "current": confidence_quantiles(samples["confidence"])
             }
-        if len(samples) < self.settings.drift_min_samples:
+        if len(samples) < self.settings.min_samples:
             summary["reason"] = (
                 f"too few samples: {len(samples)} in the window, "
-                f"{self.settings.drift_min_samples} needed for a verdict"
+                f"{self.settings.min_samples} needed for a verdict"
             )
         else:
             run_id = self.reference_run_id or _serving_run(samples)
             summary["reference_run_id"] = run_id
             reference = reference_frame(load_reference(self.tracking_uri, run_id))
-            evaluation = evaluate(samples, reference, self.settings.drift_share)
+            evaluation = evaluate(samples, reference, self.settings.share)
             summary.update(
                 dataset_drift=evaluation.dataset_drift,
                 prediction_drift=evaluation.prediction_drift,
@@ -117,12 +117,12 @@ class DriftJob:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=self.tracking_uri)
-        experiment = client.get_experiment_by_name(self.settings.drift_experiment)
+        experiment = client.get_experiment_by_name(self.settings.experiment)
         experiment_id = (
             experiment.experiment_id
             if experiment is not None
             else client.create_experiment(
-                self.settings.drift_experiment, artifact_location=self.artifact_root
+                self.settings.experiment, artifact_location=self.artifact_root
             )
         )
         run = client.create_run(

@@ -29,10 +29,12 @@ def run_every(
     the schedule runs; a failed run is logged and counted, and the schedule goes on.
     Returns 1 when any run failed, else 0.
     """
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     job.metrics = DriftMetrics()
-    port = job.metrics.serve(settings.drift_metrics_host, settings.drift_metrics_port)
-    host = settings.drift_metrics_host
+    port = job.metrics.serve(settings.metrics_host, settings.metrics_port)
+    host = settings.metrics_host
     log.info("drift gauges on %s:%d/metrics, a run every %ss", host, port, interval_s)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -214,7 +214,7 @@ def inventory(settings: PipelineSettings, query_server: bool = True) -> Inventor
     report = RepositoryReport(
         path, models, latest, found, pipeline_current=found == PIPELINE_FORMAT_VERSION
     )
-    server = ServerReport(url=settings.http_url())
+    server = ServerReport(url=settings.triton.http_address)
     if query_server:
         server.ready, server.models, server.error = read_server(server.url)
     return Inventory(report, server)

@@ -160,14 +160,14 @@ class TritonServer:
 
     @classmethod
     def from_settings(cls, settings: PipelineSettings, **overrides: object) -> TritonServer:
-        """A server on the settings' repository, ports and state dir."""
+        """A server on the settings' repository, Triton ports and state dir."""
         location = settings.repository_path()
         values: dict[str, object] = {
             "repository": location if is_remote(location) else Path(location),
             "work_dir": settings.state_dir / "triton",
-            "http_port": settings.triton_http_port,
-            "grpc_port": settings.triton_grpc_port,
-            "metrics_port": settings.triton_metrics_port,
+            "http_port": settings.triton.http_port,
+            "grpc_port": settings.triton.grpc_port,
+            "metrics_port": settings.triton.metrics_port,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -378,7 +378,7 @@ def load_models(
     """
     import tritonclient.http as httpclient
 
-    address = url or settings.http_url()
+    address = url or settings.triton.http_address
     location = settings.repository_path()
     names = list(models)
     ensembles = [name for name in names if _is_ensemble(location, name)]

@@ -62,7 +62,7 @@ class TextAnalyzer:
         version = latest_version_folder(repository / TOKENIZER)
         if version is None:
             raise ConfigurationError(
-                f"SENTIMENT_TOKENIZER_DIR: unset and no {TOKENIZER} version in "
+                f"SENTIMENT_GATEWAY_TOKENIZER_DIR: unset and no {TOKENIZER} version in "
                 f"{repository}; publish a model or point the setting at a tokenizer folder"
             )
         pipeline = _read_pipeline(version / PIPELINE_FILE)
@@ -72,7 +72,9 @@ class TextAnalyzer:
     def _load(cls, folder: Path, pipeline: Pipeline) -> TextAnalyzer:
         file = folder / "tokenizer.json"
         if not file.is_file():
-            raise ConfigurationError(f"SENTIMENT_TOKENIZER_DIR: no tokenizer.json in {folder}")
+            raise ConfigurationError(
+                f"SENTIMENT_GATEWAY_TOKENIZER_DIR: no tokenizer.json in {folder}"
+            )
         return cls(Tokenizer.from_file(str(file)), pipeline)
 
     def analyze(self, texts: list[str]) -> list[AnalyzedText]:

@@ -46,10 +46,10 @@ def run_drift(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
     from monitoring.settings import DriftSettings
     from monitoring.window import Window, parse_duration
     from store import make_engine, upgrade_database
-    from store.settings import PersistenceSettings
+    from store.settings import DatabaseSettings
 
     try:
-        overrides = {"drift_min_samples": args.min_samples} if args.min_samples else {}
+        overrides = {"min_samples": args.min_samples} if args.min_samples else {}
         settings = DriftSettings(**overrides)
         interval = parse_duration(args.every) if args.every else None
         if interval is not None:
@@ -63,7 +63,7 @@ def run_drift(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
     pipeline = pipeline_settings or PipelineSettings()
     uri = pipeline.tracking_uri()
     local = uri == PipelineSettings(state_dir=pipeline.state_dir).tracking_uri()
-    engine = make_engine(PersistenceSettings().resolved_database_url())
+    engine = make_engine(DatabaseSettings().resolved_url())
     upgrade_database(engine)  # drift_results exists even before a gateway ever ran
     job = DriftJob(
         engine,

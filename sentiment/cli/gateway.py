@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.core.errors import ConfigurationError
-
 API_KEY_ENV = "SENTIMENT_API_KEY"
 
 
@@ -35,7 +33,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run_gateway(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
-    """Serve until SIGTERM/SIGINT; 2 on a configuration error."""
+    """Serve until SIGTERM/SIGINT (a configuration error is raised as ConfigurationError)."""
     from gateway.server import serve_gateway
 
     return serve_gateway(pipeline_settings)
@@ -46,17 +44,13 @@ def run_predict(args: argparse.Namespace, _pipeline_settings: Any = None) -> int
     import grpc
 
     from client.sdk import SentimentClient, error_details
-    from gateway.settings import load_settings
+    from gateway.settings import GatewaySettings
 
     api_key = os.environ.get(API_KEY_ENV)
     if not api_key:
         print(f"sentiment predict: set {API_KEY_ENV} to an API key", file=sys.stderr)
         return 2
-    try:
-        target = args.target or f"127.0.0.1:{load_settings().gateway_port}"
-    except ConfigurationError as error:
-        print(f"sentiment predict: {error}", file=sys.stderr)
-        return 2
+    target = args.target or f"127.0.0.1:{GatewaySettings().port}"
     credentials = grpc.ssl_channel_credentials(args.ca_file.read_bytes()) if args.ca_file else None
 
     async def call() -> Any:

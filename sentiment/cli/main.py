@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from config.settings import PipelineSettings
 from sentiment.cli import drift, gateway, operator, pipeline, serving, up
+from sentiment.cli.environment import check_environment
 from sentiment.cli.errors import describe
 
 Handler = Callable[[argparse.Namespace, PipelineSettings], int]
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
+        check_environment()  # a mistyped SENTIMENT_* variable stops every command
         handler: Handler = args.handler
         return handler(args, PipelineSettings())
     except Exception as error:

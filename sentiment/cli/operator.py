@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from store.settings import PersistenceSettings
+from store.settings import DatabaseSettings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -41,11 +41,11 @@ def add_commands(subparsers: Any) -> None:
 
 
 @contextlib.contextmanager
-def _database(settings: PersistenceSettings) -> Iterator[Engine]:
+def _database(settings: DatabaseSettings) -> Iterator[Engine]:
     """The configured database, migrated to head; its connections closed afterwards."""
     from store import make_engine, upgrade_database
 
-    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    engine = make_engine(settings.resolved_url(), pool_size=1)
     try:
         upgrade_database(engine)
         yield engine
@@ -56,10 +56,11 @@ def _database(settings: PersistenceSettings) -> Iterator[Engine]:
 @contextlib.contextmanager
 def _key_store() -> Iterator[ApiKeyStore]:
     from gateway.persistence.keys import ApiKeyStore
+    from gateway.settings import ApiKeySettings
 
-    settings = PersistenceSettings()
-    with _database(settings) as engine:
-        yield ApiKeyStore(engine, pepper=settings.pepper_bytes())
+    pepper = ApiKeySettings().pepper_bytes()
+    with _database(DatabaseSettings()) as engine:
+        yield ApiKeyStore(engine, pepper=pepper)
 
 
 def keys_create(args: argparse.Namespace, _settings: object = None) -> int:
@@ -118,10 +119,10 @@ def keys_revoke(args: argparse.Namespace, _settings: object = None) -> int:
 def audit_show(args: argparse.Namespace, _settings: object = None) -> int:
     """One JSON line per stored record; exit 1 when any request id is not stored."""
     from gateway.persistence.audit import AuditStore, row_to_json
+    from gateway.settings import AuditSettings
 
-    settings = PersistenceSettings()
-    with _database(settings) as engine:
-        dead_letter = settings.resolved_spool_dir() / "dead-letter.jsonl"
+    dead_letter = AuditSettings().resolved_spool_dir() / "dead-letter.jsonl"
+    with _database(DatabaseSettings()) as engine:
         rows = AuditStore(engine, dead_letter).fetch(args.request_ids)
     for row in rows:
         print(json.dumps(row_to_json(row), ensure_ascii=False))

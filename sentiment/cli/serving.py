@@ -33,8 +33,8 @@ def _models(args: argparse.Namespace, settings: PipelineSettings) -> int:
 def _perf(args: argparse.Namespace, settings: PipelineSettings) -> int:
     from serving.perf import run_perf
 
-    port = settings.triton_grpc_port if args.protocol == "grpc" else settings.triton_http_port
-    url = args.url or f"127.0.0.1:{port}"
+    triton = settings.triton
+    url = args.url or (triton.grpc_address if args.protocol == "grpc" else triton.http_address)
     return run_perf(settings, url, args.model, args.protocol, args.sentences, args.extra)
 
 
@@ -55,6 +55,6 @@ def add_commands(commands: Any) -> None:
     )
     perf.add_argument("--model", default="sentiment")
     perf.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
-    perf.add_argument("--url", help="server address (default: the settings' gRPC/HTTP port)")
+    perf.add_argument("--url", help="server address (default: the SENTIMENT_TRITON_* address)")
     perf.add_argument("--sentences", type=int, help="use only the first N dev sentences")
     perf.set_defaults(handler=_perf)

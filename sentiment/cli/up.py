@@ -22,15 +22,15 @@ def ensure_local_key(state_dir: Path) -> tuple[str, Path]:
     """The local API key, kept in the state dir (mode 0600); issued when missing or revoked."""
     from gateway.core.contracts import KeyRevoked
     from gateway.persistence.keys import ApiKeyStore
+    from gateway.settings import ApiKeySettings
     from store import make_engine, upgrade_database
-    from store.settings import PersistenceSettings
+    from store.settings import DatabaseSettings
 
-    settings = PersistenceSettings()
     path = state_dir / LOCAL_KEY_FILE
-    engine = make_engine(settings.resolved_database_url(), pool_size=1)
+    engine = make_engine(DatabaseSettings().resolved_url(), pool_size=1)
     try:
         upgrade_database(engine)
-        store = ApiKeyStore(engine, pepper=settings.pepper_bytes())
+        store = ApiKeyStore(engine, pepper=ApiKeySettings().pepper_bytes())
         if path.is_file():
             token = path.read_text().strip()
             try:
@@ -69,7 +69,7 @@ def up(settings: PipelineSettings) -> int:
             f'  .venv/bin/sentiment predict "a gorgeous, witty film" "a dull mess"',
             file=sys.stderr,
         )
-        return serve_gateway(settings, triton_grpc_url=triton.grpc_url)
+        return serve_gateway(settings, triton=settings.triton.on_local_host())
     finally:
         triton.stop()
 

@@ -1,6 +1,6 @@
 """Alembic environment: runs on the connection that `store.upgrade_database` passes.
 
-Without one (plain `alembic` use), it connects to the URL of `PersistenceSettings`.
+Without one (plain `alembic` use), it connects to the URL of `DatabaseSettings`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     from store.engine import make_engine
-    from store.settings import PersistenceSettings
+    from store.settings import DatabaseSettings
 
-    engine = make_engine(PersistenceSettings().resolved_database_url())
+    engine = make_engine(DatabaseSettings().resolved_url())
     with engine.begin() as new_connection:
         _run(new_connection)
     engine.dispose()

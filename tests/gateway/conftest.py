@@ -19,11 +19,12 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from api.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 from config.settings import PipelineSettings
+from config.triton import TritonSettings
 from gateway.core.text import TextAnalyzer
 from gateway.server import GatewayServer, open_persistence
-from gateway.settings import GatewaySettings
+from gateway.settings import ApiKeySettings, AuditSettings, GatewaySettings
 from serving.tritonserver import TritonServer
-from store.settings import PersistenceSettings
+from store.settings import DatabaseSettings
 
 T = TypeVar("T")
 WORDS = ["good", "bad", "movie", "great", "awful", "the", "a", "was", "film", "fun"]
@@ -79,24 +80,22 @@ def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class RunningGateway:
-    """A GatewayServer on its own loop in a thread, with SQLite persistence in `state`."""
+    """A GatewayServer on its own loop in a thread, with SQLite persistence in `state`
+    unless `database_url` is given; `audit`/`api_keys` override those settings' fields."""
 
     def __init__(
         self,
         settings: GatewaySettings,
         state: Path,
         analyzer: TextAnalyzer,
-        persistence: dict[str, Any] | None = None,
+        database_url: str | None = None,
+        audit: dict[str, Any] | None = None,
+        api_keys: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
-        self.persistence_settings = PersistenceSettings(
-            **{
-                "state_dir": state,
-                "api_key_cache_ttl_s": 0.0,
-                "drift_sample_rate": 1.0,
-                **(persistence or {}),
-            }
-        )
+        self.database = DatabaseSettings(state_dir=state, url=database_url)
+        self.audit = AuditSettings(state_dir=state, **(audit or {}))
+        self.api_keys = ApiKeySettings(**{"cache_ttl_s": 0.0, **(api_keys or {})})
         self.analyzer = analyzer
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -108,7 +107,9 @@ class RunningGateway:
         self.thread.start()
 
         async def start() -> GatewayServer:
-            persistence = await open_persistence(self.persistence_settings)
+            persistence = await open_persistence(
+                self.database, self.audit, self.api_keys, self.settings.drift_sample_rate
+            )
             server = GatewayServer(self.settings, persistence, self.analyzer)
             await server.start()
             return server
@@ -134,12 +135,14 @@ class RunningGateway:
 
 
 def gateway_settings(triton_url: str, **overrides: Any) -> GatewaySettings:
+    host, port = triton_url.rsplit(":", 1)
     values: dict[str, Any] = {
-        "gateway_host": "127.0.0.1",
-        "gateway_port": 0,
-        "gateway_metrics_port": 0,
-        "triton_grpc_url": triton_url,
+        "host": "127.0.0.1",
+        "port": 0,
+        "metrics_port": 0,
+        "triton": TritonSettings(host=host, grpc_port=int(port)),
         "triton_retries": 0,
+        "drift_sample_rate": 1.0,
         "health_poll_seconds": 0.2,
         "max_text_chars": 200,
         "max_batch_texts": 4,
@@ -151,20 +154,22 @@ def gateway_settings(triton_url: str, **overrides: Any) -> GatewaySettings:
 
 @pytest.fixture
 def start_gateway(tokenizer_dir: Path, tmp_path: Path) -> Iterator[Any]:
-    """Factory: start_gateway(triton_url, persistence={...}, **settings) -> RunningGateway
-    (stopped at the end); `persistence` overrides PersistenceSettings fields."""
+    """Factory: start_gateway(triton_url, database_url=, audit={...}, api_keys={...},
+    **settings) -> RunningGateway (stopped at the end)."""
     started: list[RunningGateway] = []
 
     def start(
         triton_url: str | None = None,
-        persistence: dict[str, Any] | None = None,
+        database_url: str | None = None,
+        audit: dict[str, Any] | None = None,
+        api_keys: dict[str, Any] | None = None,
         analyzer: TextAnalyzer | None = None,
         **overrides: Any,
     ) -> RunningGateway:
         settings = gateway_settings(triton_url or dead_triton_url(), **overrides)
         state = tmp_path / f"state{len(started)}"
         analyzer = analyzer or TextAnalyzer.from_dir(tokenizer_dir)
-        gateway = RunningGateway(settings, state, analyzer, persistence)
+        gateway = RunningGateway(settings, state, analyzer, database_url, audit, api_keys)
         started.append(gateway.start())
         return gateway
 

@@ -52,7 +52,7 @@ def live(
 
 def stored(gateway: RunningGateway, request_id: str) -> tuple[list[AuditRow], list[DriftRow]]:
     assert gateway.run(gateway.server.persistence.audit.drained(10))  # type: ignore[attr-defined]
-    engine = make_engine(gateway.persistence_settings.resolved_database_url())
+    engine = make_engine(gateway.database.resolved_url())
     try:
         with Session(engine) as session:
             audit = list(session.scalars(select(AuditRow).where(AuditRow.request_id == request_id)))

@@ -41,6 +41,7 @@ class GatewayProcess:
         self, triton_url: str, repository: Path, state: Path, port: int | None = None
     ) -> None:
         self.port = port or free_port()
+        triton_host, triton_port = triton_url.rsplit(":", 1)
         self.env = {
             **os.environ,
             "SENTIMENT_STATE_DIR": str(state),
@@ -48,8 +49,9 @@ class GatewayProcess:
             "SENTIMENT_GATEWAY_HOST": "127.0.0.1",
             "SENTIMENT_GATEWAY_PORT": str(self.port),
             "SENTIMENT_GATEWAY_METRICS_PORT": "0",
-            "SENTIMENT_TRITON_GRPC_URL": triton_url,
-            "SENTIMENT_DRAIN_SECONDS": "20",
+            "SENTIMENT_TRITON_HOST": triton_host,
+            "SENTIMENT_TRITON_GRPC_PORT": triton_port,
+            "SENTIMENT_GATEWAY_DRAIN_SECONDS": "20",
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.log = state / "gateway.log"
@@ -204,13 +206,10 @@ def test_postgres_outage_through_the_gateway_keeps_every_acknowledged_request(
         pytest.skip(f"cannot stop and start PostgreSQL cluster {'/'.join(PG_CLUSTER)} here")
     gateway: RunningGateway = start_gateway(
         triton.grpc_url,
-        persistence={
-            "database_url": postgres_url,
-            "api_key_cache_ttl_s": 0.5,
-            "drift_sample_rate": 0.1,
-            "audit_retry_initial_s": 0.05,
-            "audit_retry_max_s": 0.5,
-        },
+        database_url=postgres_url,
+        api_keys={"cache_ttl_s": 0.5},
+        audit={"retry_initial_s": 0.05, "retry_max_s": 0.5},
+        drift_sample_rate=0.1,
         analyzer=TextAnalyzer.from_repository(repository),
     )
     audit: Any = gateway.server.persistence.audit

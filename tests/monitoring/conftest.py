@@ -202,7 +202,7 @@ def live_stack(
             drift_metrics=metrics,
             drift_metrics_port=metrics_port,
             prometheus_url=url,
-            database_url=gateway.persistence_settings.resolved_database_url(),
+            database_url=gateway.database.resolved_url(),
         )
     finally:
         process.terminate()

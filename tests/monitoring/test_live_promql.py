@@ -43,7 +43,7 @@ def scraped(
         live_stack.gateway.stub.Predict(pb.PredictRequest(text="good"), timeout=5)
     job = DriftJob(
         engine=_engine(live_stack),
-        settings=DriftSettings(drift_report_dir=tmp_path_factory.mktemp("reports")),
+        settings=DriftSettings(report_dir=tmp_path_factory.mktemp("reports")),
         tracking_uri=pipeline_settings.tracking_uri(),
         metrics=live_stack.drift_metrics,
         log_to_mlflow=False,

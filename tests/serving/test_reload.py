@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from config.settings import PipelineSettings
+from config.triton import TritonSettings
 from export.publish import PublishedVersion
 from export.run import export_model_dir
 from serving.inventory import inventory, render
@@ -44,7 +45,7 @@ def test_inventory_reports_repository_and_server(
     settings = PipelineSettings(
         state_dir=tmp_path,
         model_repository=str(serving_repository),
-        triton_http_port=triton.http_port,
+        triton=TritonSettings(http_port=triton.http_port),
     )
     report = inventory(settings)
     assert report.repository.latest_version == published.version
@@ -72,7 +73,7 @@ def test_new_version_loads_without_restart(
     settings = PipelineSettings(
         state_dir=tmp_path,
         model_repository=str(serving_repository),
-        triton_http_port=triton.http_port,
+        triton=TritonSettings(http_port=triton.http_port),
     )
     try:
         loaded = load_models(settings, new.models)
@@ -90,5 +91,5 @@ def test_new_version_loads_without_restart(
 
 
 def test_load_models_without_a_server_returns_nothing(tmp_path: Path) -> None:
-    settings = PipelineSettings(state_dir=tmp_path, triton_url="127.0.0.1:1")
+    settings = PipelineSettings(state_dir=tmp_path, triton=TritonSettings(http_port=1))
     assert load_models(settings, ["sentiment"]) == []

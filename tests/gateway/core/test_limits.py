@@ -138,7 +138,7 @@ def test_deadline_is_propagated_to_triton(start_gateway: Any, black_hole: BlackH
     # The gateway itself gave up on Triton before the caller's deadline, and said so.
     audit = gateway.server.persistence.audit
     assert gateway.run(audit.drained(10))  # type: ignore[attr-defined]
-    engine = make_engine(gateway.persistence_settings.resolved_database_url())
+    engine = make_engine(gateway.database.resolved_url())
     with Session(engine) as session:
         row = session.scalars(select(AuditRow).where(AuditRow.request_id == "deadline-1")).one()
     engine.dispose()
