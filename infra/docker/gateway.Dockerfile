@@ -57,7 +57,7 @@ VOLUME ["/var/lib/sentiment"]
 EXPOSE 50051 9102
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "/usr/local/bin/grpc-health-check"]
-# SIGTERM drains in-flight calls (SENTIMENT_DRAIN_SECONDS) and flushes the audit spool.
+# SIGTERM drains in-flight calls (SENTIMENT_GATEWAY_DRAIN_SECONDS), flushes the audit spool.
 STOPSIGNAL SIGTERM
 # `sentiment ARGS`; builds SENTIMENT_DATABASE_URL from SENTIMENT_DB_* parts when unset.
 ENTRYPOINT ["python", "/usr/local/bin/gateway-entrypoint"]

@@ -2,9 +2,10 @@
 """Container health check of the gateway: grpc.health.v1 Check on the overall service.
 
 Exit 0 when the gateway answers SERVING, 1 otherwise (NOT_SERVING, refused, timed out).
-Plaintext by default; with SENTIMENT_TLS_CERT_FILE set the gateway serves TLS, and the
-check verifies it against SENTIMENT_HEALTHCHECK_CA_FILE (default: the server certificate
-itself, which works for a self-signed certificate). Uses grpcio-health-checking, which the
+Plaintext by default; with SENTIMENT_GATEWAY_TLS_CERT_FILE set (or its name of the
+earlier release, SENTIMENT_TLS_CERT_FILE) the gateway serves TLS, and the check verifies it
+against SENTIMENT_HEALTHCHECK_CA_FILE (default: the server certificate itself, which works
+for a self-signed certificate). Uses grpcio-health-checking, which the
 image already holds, so no probe binary has to be downloaded at build time.
 """
 
@@ -18,7 +19,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 
 def channel(target: str) -> grpc.Channel:
-    cert = os.environ.get("SENTIMENT_TLS_CERT_FILE")
+    cert = os.environ.get("SENTIMENT_GATEWAY_TLS_CERT_FILE") or os.environ.get(
+        "SENTIMENT_TLS_CERT_FILE"
+    )
     if not cert:
         return grpc.insecure_channel(target)
     with open(os.environ.get("SENTIMENT_HEALTHCHECK_CA_FILE", cert), "rb") as handle:

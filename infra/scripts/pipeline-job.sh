@@ -3,7 +3,7 @@
 #   release S3_PREFIX RELEASE_ID [PRESET]  train (default preset quick), export, publish
 #   publish S3_PREFIX RELEASE_ID            publish the export already in the state dir
 #   local [PRESET]                          train + export into the local repository and
-#                                           load it into the Triton at SENTIMENT_TRITON_URL
+#                                           load it into the Triton at SENTIMENT_TRITON_HOST
 #   sentiment ARGS...                       any `sentiment` command (train, export, models)
 set -euo pipefail
 repository="${SENTIMENT_MODEL_REPOSITORY:-/work/state/model_repository}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -118,6 +119,20 @@ def hadolint() -> str:
 def docker_compose() -> str:
     """docker-compose 1.29 from Debian: validates a compose file without an engine."""
     return require_tool("docker-compose (Debian docker-compose)", shutil.which("docker-compose"))
+
+
+@pytest.fixture(scope="session")
+def compose(docker_compose: str) -> dict[str, Any]:
+    """The configuration as docker-compose resolves it (interpolated, validated)."""
+    result = subprocess.run(
+        [docker_compose, "-f", str(COMPOSE_FILE), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},  # no POSTGRES_PASSWORD etc.: defaults must suffice
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
 
 
 @pytest.fixture(scope="session")

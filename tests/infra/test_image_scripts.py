@@ -31,6 +31,7 @@ def health_server() -> Iterator[tuple[int, health.HealthServicer]]:
 
 def probe(port: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SENTIMENT_GATEWAY_PORT": str(port)}
+    env.pop("SENTIMENT_GATEWAY_TLS_CERT_FILE", None)
     env.pop("SENTIMENT_TLS_CERT_FILE", None)
     return subprocess.run(
         [sys.executable, str(PROBE)], env=env, capture_output=True, text=True, timeout=30

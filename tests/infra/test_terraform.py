@@ -118,7 +118,7 @@ def test_gateway_service_is_fargate_behind_a_grpc_tls_listener(terraform: Any) -
     assert listener["protocol"] == "HTTPS" and listener["port"] == 443
     assert listener["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
     containers = text(terraform.one("aws_ecs_task_definition", "gateway"), "container_definitions")
-    assert "SENTIMENT_TRITON_GRPC_URL" in containers and "local.triton_address" in containers
+    assert "SENTIMENT_TRITON_HOST" in containers and "local.triton_host" in containers
     assert "readonlyRootFilesystem = true" in containers
     assert "grpc-health-check" in containers
 

@@ -3,7 +3,7 @@
 # autoscaling. The gateway finds Triton through Cloud Map (triton.<namespace>:8001).
 locals {
   release_uri      = "s3://${var.models_bucket}/releases/${var.model_release}"
-  triton_address   = "triton.${aws_service_discovery_private_dns_namespace.main.name}:8001"
+  triton_host      = "triton.${aws_service_discovery_private_dns_namespace.main.name}"
   container_logs   = { for key in ["triton", "gateway"] : key => "/${var.name}/${key}" }
   gateway_uid      = "10001"
   triton_uid       = "1000"
@@ -183,7 +183,8 @@ resource "aws_ecs_task_definition" "gateway" {
         { containerPort = 9102, protocol = "tcp", name = "metrics" },
       ]
       environment = [
-        { name = "SENTIMENT_TRITON_GRPC_URL", value = local.triton_address },
+        { name = "SENTIMENT_TRITON_HOST", value = local.triton_host },
+        { name = "SENTIMENT_TRITON_GRPC_PORT", value = "8001" },
         { name = "SENTIMENT_MODEL_REPOSITORY", value = "/models" },
         { name = "SENTIMENT_STATE_DIR", value = "/var/lib/sentiment" },
         { name = "SENTIMENT_AUDIT_SPOOL_DIR", value = "/var/lib/sentiment/audit-spool" },
@@ -192,7 +193,7 @@ resource "aws_ecs_task_definition" "gateway" {
         { name = "SENTIMENT_DB_NAME", value = var.db_name },
         { name = "SENTIMENT_DB_USER", value = var.db_username },
         { name = "SENTIMENT_DB_SSLMODE", value = "require" },
-        { name = "SENTIMENT_DRAIN_SECONDS", value = "20" },
+        { name = "SENTIMENT_GATEWAY_DRAIN_SECONDS", value = "20" },
       ]
       secrets = [
         { name = "SENTIMENT_DB_PASSWORD", valueFrom = "${var.db_secret_arn}:password::" },
