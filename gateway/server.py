@@ -74,7 +74,18 @@ async def open_persistence(
 
     engine = make_engine(database.resolved_url())
     await asyncio.to_thread(upgrade_database, engine)
-    audit = await SpooledAuditLog.from_settings(engine, audit_settings)
+    audit = await SpooledAuditLog.open(
+        engine,
+        audit_settings.resolved_spool_dir(),
+        max_bytes=audit_settings.spool_max_bytes,
+        segment_bytes=audit_settings.segment_bytes,
+        resume_ratio=audit_settings.spool_resume_ratio,
+        batch_records=audit_settings.batch_records,
+        retry_initial_s=audit_settings.retry_initial_s,
+        retry_max_s=audit_settings.retry_max_s,
+        store_text=audit_settings.store_text,
+        write_interval_s=audit_settings.write_interval_s,
+    )
     keys = ApiKeyStore(
         engine,
         pepper=api_keys.pepper_bytes(),

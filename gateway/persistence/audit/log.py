@@ -23,7 +23,6 @@ from gateway.core.contracts import AuditRecord, AuditUnavailable
 from gateway.persistence.audit.records import decode_record, encode_record, to_row
 from gateway.persistence.audit.spool import AuditSpool
 from gateway.persistence.audit.store import AuditStore
-from gateway.settings import AuditSettings
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +96,6 @@ class SpooledAuditLog:
             retry_max_s=retry_max_s,
             store_text=store_text,
             write_interval_s=write_interval_s,
-        )
-
-    @classmethod
-    async def from_settings(cls, engine: Engine, settings: AuditSettings) -> SpooledAuditLog:
-        return await cls.open(
-            engine,
-            settings.resolved_spool_dir(),
-            max_bytes=settings.spool_max_bytes,
-            segment_bytes=settings.segment_bytes,
-            resume_ratio=settings.spool_resume_ratio,
-            batch_records=settings.batch_records,
-            retry_initial_s=settings.retry_initial_s,
-            retry_max_s=settings.retry_max_s,
-            store_text=settings.store_text,
-            write_interval_s=settings.write_interval_s,
         )
 
     # -- the AuditLog protocol ---------------------------------------------------------
