@@ -10,16 +10,6 @@ from pathlib import Path
 from contract.layout import METADATA_FILE
 from export.errors import RepositoryError
 
-PARAMETER_KEYS = (
-    "version",
-    "mlflow_run_id",
-    "mlflow_model_name",
-    "mlflow_model_version",
-    "sha256",
-    "parity_max_abs_diff",
-    "parity_label_agreement",
-)
-
 
 @dataclass(frozen=True)
 class ModelSource:

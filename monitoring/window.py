@@ -9,23 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from contract.features import FEATURES
 from store.engine import as_utc
 from store.models import DriftRow
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-SAMPLE_COLUMNS = (
-    "sampled_at",
-    "text_length",
-    "token_count",
-    "unknown_token_rate",
-    "non_ascii_share",
-    "label",
-    "confidence",
-    "model_version",
-    "mlflow_run_id",
-)
+SAMPLE_COLUMNS = ("sampled_at", *FEATURES, "label", "confidence", "model_version", "mlflow_run_id")
+"""The columns of a window's samples: the contract's drift features and the prediction."""
 
 
 def parse_duration(value: str) -> timedelta:
@@ -78,10 +70,7 @@ def load_samples(engine: Engine, window: Window) -> pd.DataFrame:
     query = (
         select(
             DriftRow.sampled_at,
-            DriftRow.text_length,
-            DriftRow.token_count,
-            DriftRow.unknown_token_rate,
-            DriftRow.non_ascii_share,
+            *(getattr(DriftRow, feature) for feature in FEATURES),
             DriftRow.label,
             DriftRow.score.label("confidence"),
             DriftRow.model_version,

@@ -31,6 +31,8 @@ def prepare(out: Path) -> None:
     import torch
 
     from config.settings import PipelineSettings
+    from contract.layout import PIPELINE_FILE
+    from contract.pipeline import Pipeline
     from export.golden import golden_texts, serving_batches
     from export.run import export_model_dir
     from training.run import train
@@ -60,7 +62,9 @@ def prepare(out: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         eager = load_classifier(model_dir)
         arrays: dict[str, np.ndarray] = {}
-        for i, batch in enumerate(serving_batches(tokenizer, golden, (16, 32, 64, 128), 128, 32)):
+        served = Pipeline.read(model_dir / PIPELINE_FILE).served()
+        batches = serving_batches(tokenizer, golden, served.length_buckets, served.max_length, 32)
+        for i, batch in enumerate(batches):
             with torch.inference_mode():
                 logits = eager(
                     input_ids=torch.from_numpy(batch.input_ids),

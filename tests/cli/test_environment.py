@@ -19,7 +19,7 @@ from sentiment.cli.environment import (
     known_variables,
     settings_classes,
 )
-from tests.cli.test_error_boundary import refusal, sentiment
+from tests.commands import refusal, sentiment
 from tests.gateway.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

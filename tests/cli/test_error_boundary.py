@@ -7,34 +7,12 @@ Triton whose model cannot load, a repository that does not exist, nothing to exp
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.commands import refusal, sentiment
 from tests.gateway.conftest import free_port
-
-SENTIMENT = str(Path(sys.executable).with_name("sentiment"))
-
-
-def sentiment(state: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
-    environment = {**clean, "SENTIMENT_STATE_DIR": str(state), "HF_HUB_OFFLINE": "1", **env}
-    return subprocess.run(
-        [SENTIMENT, *args], env=environment, capture_output=True, text=True, timeout=300
-    )
-
-
-def refusal(result: subprocess.CompletedProcess[str], command: str) -> str:
-    """The command's one error line; fails on a traceback or several error lines."""
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [
-        line for line in result.stderr.splitlines() if line.startswith(f"sentiment {command}:")
-    ]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_invalid_setting_is_one_line_naming_it(tmp_path: Path) -> None:

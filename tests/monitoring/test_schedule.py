@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from tests.commands import SENTIMENT, command_environment
 from tests.gateway.conftest import free_port
-
-SENTIMENT = str(Path(sys.executable).with_name("sentiment"))
 
 
 def scrape(port: int) -> str:
@@ -32,13 +29,7 @@ def runs_counted(text: str) -> float:
 
 def test_schedule_runs_repeatedly_serves_gauges_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
-    environment = {
-        **clean,
-        "SENTIMENT_STATE_DIR": str(tmp_path),
-        "SENTIMENT_DRIFT_METRICS_PORT": str(port),
-        "HF_HUB_OFFLINE": "1",
-    }
+    environment = command_environment(tmp_path, SENTIMENT_DRIFT_METRICS_PORT=str(port))
     process = subprocess.Popen(
         [SENTIMENT, "drift", "--every", "1s", "--since", "1h", "--no-mlflow"],
         env=environment,
