@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -56,6 +56,35 @@ class CallInfo:
     """The caller's deadline as a time.monotonic() value; None when it set none."""
 
 
+@dataclass
+class Attempt:
+    """One call as the service learns about it, for its audit record."""
+
+    call: CallInfo
+    request_id: str
+    texts: list[str]
+    caller: Caller | None = None
+    """Set once the API key is verified."""
+    received: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def record(
+        self, status: str, error: str | None = None, predictions: Sequence[Prediction] = ()
+    ) -> AuditRecord:
+        """The attempt's outcome: `status` is a gRPC status code name (`OK`, ...)."""
+        return AuditRecord(
+            request_id=self.request_id,
+            method=self.call.method,
+            key_id=self.caller.key_id if self.caller else None,
+            received_at=self.received,
+            completed_at=datetime.now(UTC),
+            status=status,
+            error=error,
+            texts=list(self.texts),
+            text_sha256=[hashlib.sha256(t.encode()).hexdigest() for t in self.texts],
+            predictions=list(predictions),
+        )
+
+
 @dataclass(frozen=True)
 class PredictionResult:
     request_id: str
@@ -87,36 +116,30 @@ class PredictionService:
         self, raw: RawRequest | UndecodableRequest, call: CallInfo
     ) -> PredictionResult:
         """Serve one request or raise the GatewayError the client should see."""
-        received = datetime.now(UTC)
+        attempt = Attempt(call, _request_id(raw), raw.texts if isinstance(raw, RawRequest) else [])
         deadline = call.deadline or time.monotonic() + self.default_timeout
-        request_id = _request_id(raw)
-        current_request_id.set(request_id)
-        caller: Caller | None = None
-        texts = raw.texts if isinstance(raw, RawRequest) else []
+        current_request_id.set(attempt.request_id)
         try:
             with self.in_flight.slot():
                 if isinstance(raw, UndecodableRequest):
                     raise raw.error
-                request = validate_request(raw, self.limits, self.analyzer, request_id)
-                caller = await self.authenticator.authenticate(call.metadata)
-                self.rate_limiter.acquire(caller.key_id, len(request.texts))
+                request = validate_request(raw, self.limits, self.analyzer, attempt.request_id)
+                attempt.caller = await self.authenticator.authenticate(call.metadata)
+                self.rate_limiter.acquire(attempt.caller.key_id, len(request.texts))
                 result = await self._infer(request, deadline)
-                await self._audit(call, received, caller, texts, result)
+                await self._audit(attempt.record("OK", predictions=result.predictions))
         except GatewayError as error:
-            await self._audit_refusal(call, received, request_id, caller, texts, error)
+            await self._audit_refusal(attempt.record(error.code.name, error.message))
             raise
         except asyncio.CancelledError:
             # The caller went away (or the server cancelled the call): still an outcome.
-            record = self._record(
-                call, received, request_id, caller, texts, "CANCELLED", "cancelled", []
-            )
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.audit.append(record))
+                await asyncio.shield(self.audit.append(attempt.record("CANCELLED", "cancelled")))
             raise
         except Exception as error:
-            log.exception("unexpected error serving request %s", request_id)
+            log.exception("unexpected error serving request %s", attempt.request_id)
             internal = InternalError()
-            await self._audit_refusal(call, received, request_id, caller, texts, internal)
+            await self._audit_refusal(attempt.record(internal.code.name, internal.message))
             raise internal from error
         self._sample(request, result)
         return result
@@ -176,64 +199,20 @@ class PredictionService:
         ]
         return PredictionResult(request.request_id, predictions, info)
 
-    def _record(
-        self,
-        call: CallInfo,
-        received: datetime,
-        request_id: str,
-        caller: Caller | None,
-        texts: list[str],
-        status: str,
-        error: str | None,
-        predictions: list[Prediction],
-    ) -> AuditRecord:
-        return AuditRecord(
-            request_id=request_id,
-            method=call.method,
-            key_id=caller.key_id if caller else None,
-            received_at=received,
-            completed_at=datetime.now(UTC),
-            status=status,
-            error=error,
-            texts=list(texts),
-            text_sha256=[hashlib.sha256(t.encode()).hexdigest() for t in texts],
-            predictions=predictions,
-        )
-
-    async def _audit(
-        self,
-        call: CallInfo,
-        received: datetime,
-        caller: Caller,
-        texts: list[str],
-        result: PredictionResult,
-    ) -> None:
-        record = self._record(
-            call, received, result.request_id, caller, texts, "OK", None, result.predictions
-        )
+    async def _audit(self, record: AuditRecord) -> None:
+        """Make an answered call's record durable: the answer waits for it."""
         try:
             await self.audit.append(record)
         except PersistenceUnavailable as err:
-            log.error("audit append failed for %s: %s", result.request_id, err)
+            log.error("audit append failed for %s: %s", record.request_id, err)
             raise DatabaseUnavailable("audit log unavailable; retry later") from err
 
-    async def _audit_refusal(
-        self,
-        call: CallInfo,
-        received: datetime,
-        request_id: str,
-        caller: Caller | None,
-        texts: list[str],
-        error: GatewayError,
-    ) -> None:
+    async def _audit_refusal(self, record: AuditRecord) -> None:
         # The client gets the original error whatever happens here.
-        record = self._record(
-            call, received, request_id, caller, texts, error.code.name, error.message, []
-        )
         try:
             await self.audit.append(record)
         except Exception as err:
-            log.warning("could not audit refused request %s: %s", request_id, err)
+            log.warning("could not audit refused request %s: %s", record.request_id, err)
 
     def _sample(self, request: ValidRequest, result: PredictionResult) -> None:
         if not self.should_sample(request.request_id):
