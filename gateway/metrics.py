@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
+
+from telemetry.metrics import MetricsEndpoint
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -65,11 +67,11 @@ class CallbackCounters(Collector):
             yield CounterMetricFamily(name, documentation, value=read())
 
 
-class GatewayMetrics:
+class GatewayMetrics(MetricsEndpoint):
     """The gateway's metrics; one instance per server (tests run several)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        super().__init__(registry)
         r = self.registry
         self.requests = Counter(
             "sentiment_gateway_requests",
@@ -151,17 +153,3 @@ class GatewayMetrics:
             "Drift samples dropped (queue full or refused by the database)",
             readings.drift_dropped,
         )
-
-    def serve(self, host: str, port: int) -> int:
-        """Start the HTTP exporter in a thread; returns the bound port."""
-        self._http: Any
-        self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(self._http.server_port)
-
-    def stop(self) -> None:
-        """Stop the HTTP exporter (if serving)."""
-        http = getattr(self, "_http", None)
-        if http is not None:
-            http.shutdown()
-            http.server_close()
-            self._http = None

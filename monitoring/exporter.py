@@ -12,7 +12,9 @@ import math
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from telemetry.metrics import MetricsEndpoint
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -21,11 +23,11 @@ def _flag(value: bool | None) -> float:
     return math.nan if value is None else float(value)
 
 
-class DriftMetrics:
+class DriftMetrics(MetricsEndpoint):
     """What the last drift run found; one instance per job (tests run several)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        super().__init__(registry)
         r = self.registry
         self.score = Gauge(
             "sentiment_drift_score",
@@ -110,16 +112,3 @@ class DriftMetrics:
     def failed(self) -> None:
         self.runs.labels("failed").inc()
         self.last_run.set(time.time())
-
-    def serve(self, host: str, port: int) -> int:
-        """Start the HTTP exporter in a thread; returns the bound port."""
-        self._http: Any
-        self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(self._http.server_port)
-
-    def stop(self) -> None:
-        http = getattr(self, "_http", None)
-        if http is not None:
-            http.shutdown()
-            http.server_close()
-            self._http = None

@@ -24,6 +24,7 @@ COPY config ./config
 COPY contract ./contract
 COPY store ./store
 COPY api ./api
+COPY telemetry ./telemetry
 COPY client ./client
 COPY training ./training
 COPY export ./export
