@@ -144,12 +144,22 @@ def prometheus_config(targets: dict[str, str], folder: Path) -> Path:
     return path
 
 
+def installed(tool: str) -> str:
+    """The path of a Debian tool the monitoring tests need (fails, never skips, without)."""
+    binary = shutil.which(tool)
+    if binary is None:
+        pytest.fail(f"{tool} not installed: run scripts/install-system-deps.sh")
+    return binary
+
+
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus not installed: run scripts/install-system-deps.sh")
-    return binary
+    return installed("prometheus")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return installed("promtool")
 
 
 @pytest.fixture(scope="session")

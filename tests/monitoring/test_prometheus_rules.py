@@ -3,22 +3,12 @@ a unit test where it fires and one where it stays silent."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus"
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.fail("promtool not installed: run scripts/install-system-deps.sh")
-    return binary
 
 
 def run(promtool: str, *args: str) -> str:
