@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Entry point of the gateway image: `sentiment ARGS...`, with the database URL assembled.
+"""Entry point of the gateway image (and of `sentiment ARGS` in the pipeline image, as
+`sentiment-entrypoint`): `sentiment ARGS...`, with the database URL assembled.
 
 On ECS the database password comes from the RDS-managed Secrets Manager secret as its own
 variable; `SENTIMENT_DATABASE_URL` needs it inside a URL. When that URL is unset and

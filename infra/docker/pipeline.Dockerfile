@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The model pipeline job: `sentiment train` -> `sentiment export` -> publish a release of
-# the Triton model repository to S3 (infra/scripts/publish-model-release.sh).
+# the Triton model repository to S3 (infra/scripts/publish-model-release.sh); also the
+# image of the batch jobs (`sentiment drift`, the scheduled `sentiment retention apply`).
 # Build from the repository root:
 #   docker build -f infra/docker/pipeline.Dockerfile -t sentiment-pipeline .
 # Run (ECS task or any Docker host with AWS credentials), e.g.
@@ -38,6 +39,9 @@ RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" --extra-index-ur
     && pip install --no-cache-dir . "awscli==1.46.3" "boto3==1.44.8"
 COPY --chmod=0755 infra/scripts/publish-model-release.sh /usr/local/bin/publish-model-release
 COPY --chmod=0755 infra/scripts/pipeline-job.sh /usr/local/bin/sentiment-pipeline-job
+# The gateway image's entry point: `sentiment ARGS` with SENTIMENT_DATABASE_URL assembled
+# from SENTIMENT_DB_* (ECS: the RDS-managed secret), e.g. for `sentiment retention apply`.
+COPY --chmod=0755 infra/docker/gateway_entrypoint.py /usr/local/bin/sentiment-entrypoint
 RUN mkdir -p /work/state && chown -R ${UID}:${UID} /work
 USER ${UID}:${UID}
 WORKDIR /work

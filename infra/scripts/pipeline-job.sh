@@ -4,7 +4,9 @@
 #   publish S3_PREFIX RELEASE_ID            publish the export already in the state dir
 #   local [PRESET]                          train + export into the local repository and
 #                                           load it into the Triton at SENTIMENT_TRITON_HOST
-#   sentiment ARGS...                       any `sentiment` command (train, export, models)
+#   sentiment ARGS...                       any `sentiment` command (train, export, drift,
+#                                           retention); SENTIMENT_DATABASE_URL is built from
+#                                           SENTIMENT_DB_* when unset (sentiment-entrypoint)
 set -euo pipefail
 repository="${SENTIMENT_MODEL_REPOSITORY:-/work/state/model_repository}"
 case "${1:---help}" in
@@ -24,9 +26,9 @@ case "${1:---help}" in
     ;;
   sentiment)
     shift
-    exec sentiment "$@"
+    exec sentiment-entrypoint "$@"
     ;;
   *)
-    sed -n '2,7p' "$0"
+    sed -n '2,9p' "$0"
     ;;
 esac

@@ -72,3 +72,44 @@ def test_database_url_is_assembled_with_a_quoted_password() -> None:
     )  # fmt: skip
     assert url.query["sslmode"] == "require"
     assert gateway_entrypoint.database_url({"SENTIMENT_DB_HOST": "x"}) is None
+
+
+def test_pipeline_image_runs_sentiment_with_the_database_url(tmp_path: Path) -> None:
+    """`pipeline-job.sh sentiment ARGS` (the scheduled `sentiment retention apply`) goes
+    through the gateway's entry point: the URL is assembled, the bare password dropped."""
+    scripts = DOCKER.parent / "scripts"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # As in the image: python3 and the `sentiment` console script side by side on PATH.
+    (bin_dir / "python3").symlink_to(sys.executable)
+    entrypoint = bin_dir / "sentiment-entrypoint"
+    entrypoint.write_text((DOCKER / "gateway_entrypoint.py").read_text())
+    entrypoint.chmod(0o755)
+    stub = bin_dir / "sentiment"  # records what the real command would receive
+    stub.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/args\nenv > {tmp_path}/env\n')
+    stub.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "SENTIMENT_DB_HOST": "db.internal",
+        "SENTIMENT_DB_USER": "sentiment",
+        "SENTIMENT_DB_PASSWORD": "p@ss:w/rd#1?",
+        "SENTIMENT_DB_SSLMODE": "require",
+    }
+    result = subprocess.run(
+        ["bash", str(scripts / "pipeline-job.sh"), "sentiment", "retention", "apply", "--dry-run"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "args").read_text().split() == ["retention", "apply", "--dry-run"]
+    received = dict(
+        line.split("=", 1) for line in (tmp_path / "env").read_text().splitlines() if "=" in line
+    )
+    assert "SENTIMENT_DB_PASSWORD" not in received
+    from sqlalchemy.engine import make_url
+
+    url = make_url(received["SENTIMENT_DATABASE_URL"])
+    assert (url.host, url.password, url.query["sslmode"]) == (
+        "db.internal",
+        "p@ss:w/rd#1?",
+        "require",
+    )
