@@ -1,6 +1,7 @@
 # Sentiment service on AWS: GPU Triton tasks on ECS (EC2 capacity provider) behind a gRPC
 # gateway on Fargate, an ALB with a TLS listener, RDS PostgreSQL for the audit log, S3 for
-# model releases and MLflow artifacts, ECR for images, Prometheus (AMP) and Grafana.
+# model releases and MLflow artifacts, ECR for images, Prometheus (AMP) and Grafana, and a
+# daily scheduled retention job.
 locals {
   name = "sentiment-${var.environment}"
 }
@@ -13,6 +14,10 @@ module "storage" {
   account_id         = data.aws_caller_identity.current.account_id
   region             = var.region
   log_retention_days = var.log_retention_days
+  model_release      = var.model_release
+  # Lifecycle rules: drift reports by age, retired releases by tag (never the served one).
+  drift_report_retention_days    = var.drift_report_retention_days
+  retired_release_restorable_days = var.retired_release_restorable_days
 }
 
 module "network" {
@@ -85,6 +90,27 @@ module "services" {
   triton_max_count      = var.triton_max_count
   gateway_desired_count = var.gateway_desired_count
   gateway_max_count     = var.gateway_max_count
+}
+
+module "retention" {
+  source               = "./modules/retention"
+  name                 = local.name
+  region               = var.region
+  account_id           = data.aws_caller_identity.current.account_id
+  vpc_id               = module.network.vpc_id
+  private_subnet_ids   = module.network.private_subnet_ids
+  cluster_arn          = module.gpu_cluster.cluster_arn
+  kms_key_arn          = module.storage.kms_key_arn
+  log_retention_days   = var.log_retention_days
+  pipeline_image       = "${module.registry.repository_urls["pipeline"]}:${coalesce(var.pipeline_image_tag, var.gateway_image_tag)}"
+  schedule_expression  = var.retention_schedule
+  enabled              = var.retention_enabled
+  db_host              = module.database.address
+  db_port              = module.database.port
+  db_name              = module.database.db_name
+  db_username          = module.database.username
+  db_secret_arn        = module.database.master_secret_arn
+  db_security_group_id = module.database.security_group_id
 }
 
 module "monitoring" {

@@ -42,3 +42,23 @@ output "grafana_endpoint" {
   description = "Amazon Managed Grafana URL (empty when disabled)."
   value       = module.monitoring.grafana_endpoint
 }
+
+output "served_model_release" {
+  description = "Release id Triton serves (infra/scripts/retire-model-releases.sh never retires it)."
+  value       = var.model_release
+}
+
+output "drift_reports_artifact_location" {
+  description = "MLflow artifact location of the drift experiment: its objects expire after drift_report_retention_days."
+  value       = module.storage.drift_reports_artifact_location
+}
+
+output "retention_job" {
+  description = "EventBridge Scheduler schedule and task definition family of the retention job."
+  value = {
+    schedule               = module.retention.schedule_name
+    task_definition_family = module.retention.task_definition_family
+    security_group_id      = module.retention.security_group_id
+    log_group              = module.retention.log_group
+  }
+}

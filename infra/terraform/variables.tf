@@ -123,3 +123,37 @@ variable "enable_managed_grafana" {
   type        = bool
   default     = true
 }
+
+variable "pipeline_image_tag" {
+  description = "Tag of the pipeline image (retention job); unset: the gateway's tag (CI pushes every image of a commit under one tag)."
+  type        = string
+  default     = null
+}
+
+variable "retention_schedule" {
+  description = "When `sentiment retention apply` runs on ECS (EventBridge Scheduler rate() or cron(), UTC)."
+  type        = string
+  default     = "cron(15 2 * * ? *)" # daily at 02:15 UTC, before the 03:00 backup window
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.retention_schedule))
+    error_message = "retention_schedule must be rate(...) or cron(...)."
+  }
+}
+
+variable "retention_enabled" {
+  description = "Whether the schedule starts the retention job (false: defined but paused)."
+  type        = bool
+  default     = true
+}
+
+variable "drift_report_retention_days" {
+  description = "Days drift reports are kept under drift-reports/ in the MLflow artifact bucket."
+  type        = number
+  default     = 30
+}
+
+variable "retired_release_restorable_days" {
+  description = "Days a model release retired by infra/scripts/retire-model-releases.sh stays restorable (noncurrent versions) after S3 expires it, within a day of the tagging."
+  type        = number
+  default     = 7
+}

@@ -80,7 +80,19 @@ def test_compose_sets_only_current_variables(compose: dict[str, Any]) -> None:
 
 
 def test_terraform_sets_only_current_variables(terraform: Any) -> None:
-    assert_current(set(terraform_variables(terraform, "gateway")), "gateway task definition")
+    for task in ("gateway", "retention"):
+        assert_current(set(terraform_variables(terraform, task)), f"{task} task definition")
+
+
+def test_terraform_retention_task_reaches_the_gateway_database(terraform: Any) -> None:
+    """The scheduled job gets the database exactly as the gateway does (its owner role)."""
+    retention = terraform_variables(terraform, "retention")
+    gateway = terraform_variables(terraform, "gateway")
+    database = {name for name in gateway if name.startswith("SENTIMENT_DB_")}
+    assert database == {name for name in retention if name.startswith("SENTIMENT_DB_")}
+    assert {name: retention[name] for name in database} == {
+        name: gateway[name] for name in database
+    }
 
 
 def test_dockerfiles_set_only_current_variables() -> None:

@@ -197,6 +197,18 @@ resource "aws_s3_bucket_logging" "data" {
   target_prefix = "s3/${each.key}/"
 }
 
+# Retention. Every data bucket: noncurrent versions go after 90 days (a deleted or
+# replaced object stays restorable that long), then their delete markers. The MLflow bucket:
+# drift reports (the drift experiment's artifact location is drift-reports/) expire by age.
+# The models bucket: a lifecycle filter cannot exclude the served release's prefix, so
+# releases expire by tag: infra/scripts/retire-model-releases.sh tags the objects of
+# releases that are neither served nor among the newest N, and the bucket policy below
+# refuses that tag on the served release whatever runs the script.
+locals {
+  drift_reports_prefix = "drift-reports/"
+  retirement_tag       = { key = "sentiment-retention", value = "expired" }
+}
+
 resource "aws_s3_bucket_lifecycle_configuration" "data" {
   for_each = aws_s3_bucket.data
   bucket   = each.value.id
@@ -204,11 +216,55 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
     id     = "noncurrent-versions"
     status = "Enabled"
     filter {}
+    expiration {
+      expired_object_delete_marker = true
+    }
     noncurrent_version_expiration {
       noncurrent_days = 90
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 7
+    }
+  }
+
+  # Drift reports: gone N days after they were written; restorable for a week after that.
+  dynamic "rule" {
+    for_each = each.key == "mlflow" ? [var.drift_report_retention_days] : []
+    content {
+      id     = "expire-drift-reports"
+      status = "Enabled"
+      filter {
+        prefix = local.drift_reports_prefix
+      }
+      expiration {
+        days = rule.value
+      }
+      noncurrent_version_expiration {
+        noncurrent_days = 7
+      }
+    }
+  }
+
+  # Retired releases: expiration counts from an object's creation, long past for a release
+  # being retired, so tagged objects expire at S3's next daily lifecycle run; they stay
+  # restorable (noncurrent versions) for the given days after that.
+  dynamic "rule" {
+    for_each = each.key == "models" ? [var.retired_release_restorable_days] : []
+    content {
+      id     = "expire-retired-releases"
+      status = "Enabled"
+      filter {
+        tag {
+          key   = local.retirement_tag.key
+          value = local.retirement_tag.value
+        }
+      }
+      expiration {
+        days = 1
+      }
+      noncurrent_version_expiration {
+        noncurrent_days = rule.value
+      }
     }
   }
 }
@@ -228,6 +284,26 @@ data "aws_iam_policy_document" "tls_only" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  # The served release can never carry the retirement tag (models bucket only).
+  dynamic "statement" {
+    for_each = each.key == "models" ? [var.model_release] : []
+    content {
+      sid       = "DenyRetiringTheServedRelease"
+      effect    = "Deny"
+      actions   = ["s3:PutObjectTagging", "s3:PutObjectVersionTagging"]
+      resources = ["${each.value.arn}/releases/${statement.value}/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "s3:RequestObjectTag/${local.retirement_tag.key}"
+        values   = [local.retirement_tag.value]
+      }
     }
   }
 }

@@ -22,3 +22,13 @@ output "access_logs_bucket" {
   description = "Access-log bucket name (ALB logs under alb/)."
   value       = aws_s3_bucket.access_logs.id
 }
+
+output "drift_reports_artifact_location" {
+  description = "Artifact location of the drift job's MLflow experiment (expires by age)."
+  value       = "s3://${aws_s3_bucket.data["mlflow"].id}/${trimsuffix(local.drift_reports_prefix, "/")}"
+}
+
+output "release_retirement_tag" {
+  description = "Object tag that infra/scripts/retire-model-releases.sh sets and the lifecycle expires."
+  value       = local.retirement_tag
+}
