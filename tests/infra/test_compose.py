@@ -12,8 +12,24 @@ COMPOSE_FILE = Path(__file__).resolve().parents[2] / "infra" / "docker-compose.y
 
 def test_services(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == {
-        "postgres", "mlflow", "triton", "gateway", "prometheus", "grafana", "drift", "pipeline"
+        "postgres", "mlflow", "triton", "gateway", "prometheus", "grafana", "drift", "pipeline",
+        "retention",
     }  # fmt: skip
+
+
+def test_retention_is_a_one_off_job_on_the_shared_state(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    retention = services["retention"]
+    assert retention["profiles"] == ["pipeline"]  # not started by `up`
+    assert retention["image"] == services["pipeline"]["image"]
+    assert retention["entrypoint"] == [
+        "/usr/local/bin/sentiment-pipeline-job", "sentiment", "retention", "apply"
+    ]  # fmt: skip
+    # The database and the state directory the drift job writes its reports into.
+    drift = services["drift"]["environment"]
+    for name in ("SENTIMENT_DATABASE_URL", "SENTIMENT_STATE_DIR"):
+        assert retention["environment"][name] == drift[name], name
+    assert retention["volumes"] == services["drift"]["volumes"]
 
 
 def test_every_scrape_target_is_a_service(compose: dict[str, Any]) -> None:
