@@ -57,7 +57,7 @@ test-all: infra-tools
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config contract telemetry store api client training export serving gateway monitoring sentiment
+	$(BIN)/mypy config contract telemetry store api client training export serving gateway monitoring retention sentiment
 	$(BIN)/buf lint
 	$(BIN)/python scripts/gen_proto.py --check
 

@@ -122,7 +122,8 @@ class DriftJob:
             experiment.experiment_id
             if experiment is not None
             else client.create_experiment(
-                self.settings.experiment, artifact_location=self.artifact_root
+                self.settings.experiment,
+                artifact_location=self.settings.artifact_location or self.artifact_root,
             )
         )
         run = client.create_run(

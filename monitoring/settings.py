@@ -32,6 +32,12 @@ class DriftSettings(ComponentSettings):
     experiment: str = "sentiment-drift"
     """MLflow experiment that gets one run (metrics + reports) per drift job run."""
 
+    artifact_location: str | None = None
+    """Where the experiment keeps its runs' artifacts when the job creates it, e.g.
+    `s3://<mlflow bucket>/drift-reports` (Terraform output `drift_reports_artifact_location`,
+    whose lifecycle rule expires them). Unset: MLflow's default (the embedded store's
+    artifact folder in the state directory)."""
+
     metrics_host: str = "0.0.0.0"
     """Address of the drift gauges' HTTP exporter (`sentiment drift --every`)."""
 

@@ -123,3 +123,14 @@ class DriftResultRow(Base):
     """Per feature: Evidently's score, method, threshold and drift verdict."""
     report_path: Mapped[str | None] = mapped_column(Text)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class RetentionRunRow(Base):
+    """One `sentiment retention apply` that finished (dry runs are not recorded)."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    finished_at: Mapped[datetime] = mapped_column(index=True)
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The run's report: per kind, items and bytes removed and kept."""

@@ -24,7 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     "export": {"config", "contract", "training"},
     "serving": {"config", "contract", "training"},
     "gateway": {"config", "contract", "store", "api", "telemetry"},
-    "monitoring": {"config", "contract", "store", "telemetry"},
+    "retention": {"config", "contract", "store", "telemetry"},
+    "monitoring": {"config", "contract", "store", "telemetry", "retention"},
     "sentiment": {
         "config",
         "contract",
@@ -37,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
         "serving",
         "gateway",
         "monitoring",
+        "retention",
     },
 }
 """Who may import whom: the layers, bottom (leaves) to top (the command line)."""

@@ -28,6 +28,7 @@ COPY export ./export
 COPY serving ./serving
 COPY gateway ./gateway
 COPY monitoring ./monitoring
+COPY retention ./retention
 COPY sentiment ./sentiment
 RUN pip install --no-cache-dir --no-deps . \
     && python -c "import gateway.server, sentiment.cli"

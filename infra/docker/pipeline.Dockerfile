@@ -32,6 +32,7 @@ COPY export ./export
 COPY serving ./serving
 COPY gateway ./gateway
 COPY monitoring ./monitoring
+COPY retention ./retention
 COPY sentiment ./sentiment
 COPY model_repository ./model_repository
 COPY backends ./backends

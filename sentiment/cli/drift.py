@@ -45,6 +45,7 @@ def run_drift(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
     from monitoring.schedule import run_every
     from monitoring.settings import DriftSettings
     from monitoring.window import Window, parse_duration
+    from retention.settings import RetentionSettings
     from store import make_engine, upgrade_database
     from store.settings import DatabaseSettings
 
@@ -77,7 +78,13 @@ def run_drift(args: argparse.Namespace, pipeline_settings: Any = None) -> int:
         if interval is None:
             return _once(job, Window.parse(args.since, args.until), args.json)
         return run_every(
-            job, settings, interval.total_seconds(), args.since, lambda s: _print(s, args.json)
+            job,
+            settings,
+            interval.total_seconds(),
+            args.since,
+            lambda summary: _print(summary, args.json),
+            RetentionSettings(),
+            pipeline.repository_path(),
         )
     finally:
         engine.dispose()

@@ -43,6 +43,7 @@ def settings_classes() -> tuple[type[EnvironmentSettings], ...]:
     from config.triton import TritonSettings
     from gateway.settings import ApiKeySettings, AuditSettings, GatewaySettings
     from monitoring.settings import DriftSettings
+    from retention.settings import RetentionSettings
     from store.settings import DatabaseSettings
 
     return (
@@ -53,6 +54,7 @@ def settings_classes() -> tuple[type[EnvironmentSettings], ...]:
         AuditSettings,
         ApiKeySettings,
         DriftSettings,
+        RetentionSettings,
     )
 
 
