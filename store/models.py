@@ -62,11 +62,14 @@ class ApiKey(Base):
 
 
 class AuditRow(Base):
-    """One request and its outcome (`gateway.core.contracts.AuditRecord`), unique on request id."""
+    """One call attempt and its outcome (`gateway.core.contracts.AuditRecord`), keyed by the
+    gateway's audit id; the client's request id is an indexed attribute (a retried call
+    has one row per attempt)."""
 
     __tablename__ = "audit_records"
 
-    request_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    audit_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_id: Mapped[str] = mapped_column(Text, index=True)
     method: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str | None] = mapped_column(String(32), index=True)
     received_at: Mapped[datetime] = mapped_column(index=True)

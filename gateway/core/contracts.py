@@ -57,8 +57,11 @@ class RawPrediction:
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One request and its outcome. `request_id` is unique: writes are idempotent on it."""
+    """One call attempt and its outcome. `audit_id` is the gateway's and unique: writes are
+    idempotent on it. `request_id` is the client's (or one the gateway made): a retried
+    call has several records with it, one per attempt."""
 
+    audit_id: str
     request_id: str
     method: str
     """gRPC method name, e.g. `Predict`, `PredictBatch`, `PredictStream`."""

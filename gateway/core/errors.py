@@ -36,6 +36,8 @@ class GatewayError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.audit_id: str | None = None
+        """The refused attempt's audit id, set by the service once it is recorded."""
 
     def details(self) -> list[Message]:
         """google.rpc detail messages sent with the status (none by default)."""

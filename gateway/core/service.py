@@ -66,12 +66,16 @@ class Attempt:
     caller: Caller | None = None
     """Set once the API key is verified."""
     received: datetime = field(default_factory=lambda: datetime.now(UTC))
+    audit_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """The gateway's own id of this attempt: its audit record's key, sent back to the
+    caller (response field and `x-audit-id` trailer) and named in log lines."""
 
     def record(
         self, status: str, error: str | None = None, predictions: Sequence[Prediction] = ()
     ) -> AuditRecord:
         """The attempt's outcome: `status` is a gRPC status code name (`OK`, ...)."""
         return AuditRecord(
+            audit_id=self.audit_id,
             request_id=self.request_id,
             method=self.call.method,
             key_id=self.caller.key_id if self.caller else None,
@@ -90,6 +94,8 @@ class PredictionResult:
     request_id: str
     predictions: list[Prediction]
     model: ModelInfo
+    audit_id: str = ""
+    """The audit id of the attempt that produced this result."""
 
 
 @dataclass
@@ -118,7 +124,7 @@ class PredictionService:
         """Serve one request or raise the GatewayError the client should see."""
         attempt = Attempt(call, _request_id(raw), raw.texts if isinstance(raw, RawRequest) else [])
         deadline = call.deadline or time.monotonic() + self.default_timeout
-        current_request_id.set(attempt.request_id)
+        current_request_id.set(f"{attempt.request_id} audit {attempt.audit_id}")
         try:
             with self.in_flight.slot():
                 if isinstance(raw, UndecodableRequest):
@@ -126,9 +132,10 @@ class PredictionService:
                 request = validate_request(raw, self.limits, self.analyzer, attempt.request_id)
                 attempt.caller = await self.authenticator.authenticate(call.metadata)
                 self.rate_limiter.acquire(attempt.caller.key_id, len(request.texts))
-                result = await self._infer(request, deadline)
+                result = await self._infer(request, deadline, attempt.audit_id)
                 await self._audit(attempt.record("OK", predictions=result.predictions))
         except GatewayError as error:
+            error.audit_id = attempt.audit_id
             await self._audit_refusal(attempt.record(error.code.name, error.message))
             raise
         except asyncio.CancelledError:
@@ -137,8 +144,13 @@ class PredictionService:
                 await asyncio.shield(self.audit.append(attempt.record("CANCELLED", "cancelled")))
             raise
         except Exception as error:
-            log.exception("unexpected error serving request %s", attempt.request_id)
+            log.exception(
+                "unexpected error serving request %s (audit %s)",
+                attempt.request_id,
+                attempt.audit_id,
+            )
             internal = InternalError()
+            internal.audit_id = attempt.audit_id
             await self._audit_refusal(attempt.record(internal.code.name, internal.message))
             raise internal from error
         self._sample(request, result)
@@ -182,9 +194,12 @@ class PredictionService:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
-    async def _infer(self, request: ValidRequest, deadline: float) -> PredictionResult:
+    async def _infer(
+        self, request: ValidRequest, deadline: float, audit_id: str
+    ) -> PredictionResult:
+        # Triton gets the audit id as its request id: one id per attempt in both logs.
         raw, info = await self.triton.infer(
-            request.model, request.texts, request.request_id, deadline, batch=len(request.texts) > 1
+            request.model, request.texts, audit_id, deadline, batch=len(request.texts) > 1
         )
         predictions = [
             Prediction(
@@ -197,7 +212,7 @@ class PredictionService:
             )
             for p in raw
         ]
-        return PredictionResult(request.request_id, predictions, info)
+        return PredictionResult(request.request_id, predictions, info, audit_id)
 
     async def _audit(self, record: AuditRecord) -> None:
         """Make an answered call's record durable: the answer waits for it."""

@@ -20,6 +20,7 @@ from google.rpc import status_pb2
 from gateway.core.context import current_request_id
 from gateway.core.errors import GatewayError, InternalError
 from gateway.metrics import GatewayMetrics
+from gateway.transport.servicer import AUDIT_ID_TRAILER
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,10 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
     async def _abort(self, context: grpc.aio.ServicerContext, error: GatewayError) -> None:
-        code, message, trailer = rich_status(error)
+        code, message, details = rich_status(error)
+        trailer: tuple[tuple[str, str | bytes], ...] = details
+        if error.audit_id:  # the refusal is recorded too: the caller can cite it
+            trailer = (*details, (AUDIT_ID_TRAILER, error.audit_id))
         await context.abort(code, message, trailing_metadata=trailer)
 
     def _unary(self, behavior: Any, method: str) -> Any:

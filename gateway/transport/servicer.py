@@ -13,6 +13,11 @@ from gateway.core.validation import RawRequest, UndecodableRequest
 
 SingleRequest = pb.PredictRequest | pb.PredictStreamRequest
 
+AUDIT_ID_TRAILER = "x-audit-id"
+"""Trailing metadata of every unary call, answered or refused: its attempt's audit id.
+(A stream's messages carry theirs in each response; a refused message's is in the
+trailer of the stream's error.)"""
+
 
 def call_info(context: grpc.aio.ServicerContext, method: str) -> CallInfo:
     remaining = context.time_remaining()
@@ -64,8 +69,12 @@ class SentimentServicer:
         self, request: pb.PredictRequest | UndecodableRequest, context: grpc.aio.ServicerContext
     ) -> pb.PredictResponse:
         result = await self._service.predict(raw_single(request), call_info(context, "Predict"))
+        context.set_trailing_metadata(((AUDIT_ID_TRAILER, result.audit_id),))
         return pb.PredictResponse(
-            request_id=result.request_id, prediction=prediction(result, 0), model=model_info(result)
+            request_id=result.request_id,
+            prediction=prediction(result, 0),
+            model=model_info(result),
+            audit_id=result.audit_id,
         )
 
     async def PredictBatch(
@@ -76,8 +85,12 @@ class SentimentServicer:
         call = call_info(context, "PredictBatch")
         result = await self._service.predict(raw_batch(request), call)
         predictions = [prediction(result, i) for i in range(len(result.predictions))]
+        context.set_trailing_metadata(((AUDIT_ID_TRAILER, result.audit_id),))
         return pb.PredictBatchResponse(
-            request_id=result.request_id, predictions=predictions, model=model_info(result)
+            request_id=result.request_id,
+            predictions=predictions,
+            model=model_info(result),
+            audit_id=result.audit_id,
         )
 
     async def PredictStream(
@@ -93,4 +106,5 @@ class SentimentServicer:
                 request_id=result.request_id,
                 prediction=prediction(result, 0),
                 model=model_info(result),
+                audit_id=result.audit_id,
             )

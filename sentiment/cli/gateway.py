@@ -75,6 +75,7 @@ def run_predict(args: argparse.Namespace, _pipeline_settings: Any = None) -> int
             "model_version": response.model.version,
             "mlflow_run_id": response.model.mlflow_run_id,
             "request_id": response.request_id,
+            "audit_id": response.audit_id,
         }
         print(json.dumps(line))
     return 0

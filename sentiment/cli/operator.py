@@ -36,7 +36,9 @@ def add_commands(subparsers: Any) -> None:
     revoke.set_defaults(handler=keys_revoke)
 
     audit = subparsers.add_parser("audit", help="print stored audit records as JSON lines")
-    audit.add_argument("request_ids", nargs="+", metavar="REQUEST_ID")
+    audit.add_argument(
+        "ids", nargs="+", metavar="ID", help="an audit id, or a request id (all its attempts)"
+    )
     audit.set_defaults(handler=audit_show)
 
 
@@ -117,17 +119,21 @@ def keys_revoke(args: argparse.Namespace, _settings: object = None) -> int:
 
 
 def audit_show(args: argparse.Namespace, _settings: object = None) -> int:
-    """One JSON line per stored record; exit 1 when any request id is not stored."""
+    """One JSON line per stored attempt, oldest first; exit 1 when an id matches none.
+
+    Each id may be an audit id (one attempt) or a request id (every attempt that
+    carried it, refusals and retries included).
+    """
     from gateway.persistence.audit import AuditStore, row_to_json
     from gateway.settings import AuditSettings
 
     dead_letter = AuditSettings().resolved_spool_dir() / "dead-letter.jsonl"
     with _database(DatabaseSettings()) as engine:
-        rows = AuditStore(engine, dead_letter).fetch(args.request_ids)
+        rows = AuditStore(engine, dead_letter).fetch(args.ids)
     for row in rows:
         print(json.dumps(row_to_json(row), ensure_ascii=False))
-    missing = set(args.request_ids) - {row.request_id for row in rows}
-    for request_id in args.request_ids:
-        if request_id in missing:
-            print(f"sentiment audit: no stored record for {request_id!r}", file=sys.stderr)
+    found = {row.audit_id for row in rows} | {row.request_id for row in rows}
+    missing = [wanted for wanted in args.ids if wanted not in found]
+    for wanted in missing:
+        print(f"sentiment audit: no stored record for {wanted!r}", file=sys.stderr)
     return 1 if missing else 0

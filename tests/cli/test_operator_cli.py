@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -55,21 +56,40 @@ def test_keys_commands(environment: Engine, capsys: pytest.CaptureFixture[str]) 
         ApiKeyStore(environment, pepper=b"cli-pepper").verify(token)
 
 
-def test_audit_command_prints_json_lines(
+def test_audit_command_prints_every_attempt_in_time_order(
     environment: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    refused = replace(
+        make_record("a-1"),
+        audit_id="attempt-1",
+        status="INVALID_ARGUMENT",
+        error="text: must not be empty",
+        predictions=[],
+    )
+    other = make_record("a-2")
+    answered = replace(make_record("a-1"), audit_id="attempt-2")  # the retry, received last
+
     async def store() -> None:
         log = await SpooledAuditLog.open(environment, tmp_path / "spool")
-        for request_id in ("a-1", "a-2"):
-            await log.append(make_record(request_id))
+        for record in (answered, other, refused):  # spooled in any order
+            await log.append(record)
         assert await log.close()
 
     run(store())
-    assert sentiment(["audit", "a-2", "a-1"]) == 0
+    assert sentiment(["audit", "a-2", "a-1"]) == 0  # by request id: every attempt
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [line["request_id"] for line in lines] == ["a-2", "a-1"]
-    assert lines[0]["status"] == "OK" and lines[0]["predictions"][0]["label"] == "positive"
+    assert [(line["request_id"], line["audit_id"]) for line in lines] == [
+        ("a-1", "attempt-1"),
+        ("a-2", "audit-a-2"),
+        ("a-1", "attempt-2"),
+    ]
+    assert lines[0]["status"] == "INVALID_ARGUMENT" and lines[0]["predictions"] == []
+    assert lines[2]["status"] == "OK" and lines[2]["predictions"][0]["label"] == "positive"
 
-    assert sentiment(["audit", "a-1", "missing"]) == 1
+    assert sentiment(["audit", "attempt-2"]) == 0  # by audit id: that attempt
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["audit_id"] == "attempt-2"
+
+    assert sentiment(["audit", "a-2", "missing"]) == 1
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 1 and "missing" in captured.err

@@ -94,6 +94,33 @@ def sentiment_cli(*args: str, api_key: str | None) -> subprocess.CompletedProces
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
 
+def trailer(call: Any) -> dict[str, str]:
+    return {key: value for key, value in call.trailing_metadata() or ()}
+
+
+def test_a_request_id_retried_after_refusals_keeps_every_attempt(
+    live: tuple[RunningGateway, str],
+) -> None:
+    gateway, key = live
+    refused = []
+    for text, metadata in (("", auth(key)), ("a fine film", auth("snt_000000000000_" + "x" * 43))):
+        with pytest.raises(grpc.RpcError) as caught:
+            gateway.stub.Predict(
+                pb.PredictRequest(text=text, request_id="retry-1"), metadata=metadata, timeout=10
+            )
+        refused.append(trailer(caught.value)["x-audit-id"])
+    answer, call = gateway.stub.Predict.with_call(
+        pb.PredictRequest(text="a fine film", request_id="retry-1"), metadata=auth(key), timeout=10
+    )
+    assert answer.audit_id and trailer(call)["x-audit-id"] == answer.audit_id
+    rows, _ = stored(gateway, "retry-1")
+    by_id = {row.audit_id: row for row in rows}
+    assert set(by_id) == {*refused, answer.audit_id}  # three attempts, three records
+    assert [by_id[i].status for i in refused] == ["INVALID_ARGUMENT", "UNAUTHENTICATED"]
+    assert by_id[answer.audit_id].status == "OK"
+    assert by_id[answer.audit_id].predictions[0]["label"] == answer.prediction.label
+
+
 def test_sentiment_predict_command(live: tuple[RunningGateway, str], tiny_run: Any) -> None:
     gateway, key = live
     texts = ["a great movie", "dull and far too long"]

@@ -31,6 +31,7 @@ def encode_record(record: AuditRecord) -> bytes:
     share of the request path's CPU.
     """
     payload = {
+        "audit_id": record.audit_id,
         "request_id": record.request_id,
         "method": record.method,
         "key_id": record.key_id,
@@ -47,6 +48,9 @@ def encode_record(record: AuditRecord) -> bytes:
 
 def decode_record(payload: bytes) -> AuditRecord:
     data = json.loads(payload.decode("utf-8", "surrogatepass"))
+    # A spool written before audit ids replays with its request id as the audit id, as
+    # migration 0004 did for stored rows: the same record always gets the same key.
+    data.setdefault("audit_id", data["request_id"])
     data["received_at"] = datetime.fromisoformat(data["received_at"])
     data["completed_at"] = datetime.fromisoformat(data["completed_at"])
     data["predictions"] = [Prediction(**p) for p in data["predictions"]]
@@ -57,6 +61,7 @@ def to_row(record: AuditRecord) -> dict[str, Any]:
     """Column values for `audit_records` (the model of the first prediction, if any)."""
     first = record.predictions[0] if record.predictions else None
     return {
+        "audit_id": record.audit_id,
         "request_id": record.request_id,
         "method": record.method,
         "key_id": record.key_id,
@@ -76,6 +81,7 @@ def to_row(record: AuditRecord) -> dict[str, Any]:
 def row_to_json(row: AuditRow) -> dict[str, Any]:
     """What `sentiment audit` prints for one stored record."""
     return {
+        "audit_id": row.audit_id,
         "request_id": row.request_id,
         "method": row.method,
         "key_id": row.key_id,

@@ -1,4 +1,5 @@
-"""`AuditStore`: idempotent batch inserts into `audit_records`, and look-ups by request id.
+"""`AuditStore`: idempotent batch inserts into `audit_records`, and look-ups by audit or
+request id.
 
 Blocking (SQLAlchemy sync engine); the audit writer calls it on its own thread.
 """
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Insert, select
+from sqlalchemy import Engine, Insert, or_, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -54,7 +55,7 @@ class AuditStore:
     def __init__(self, engine: Engine, dead_letter: Path) -> None:
         self.engine = engine
         self.dead_letter = dead_letter
-        self._insert = insert_ignoring_duplicates(engine, AuditRow.__table__, ["request_id"])
+        self._insert = insert_ignoring_duplicates(engine, AuditRow.__table__, ["audit_id"])
 
     def insert(self, rows: Sequence[dict[str, Any]]) -> int:
         """Store `rows` once each (existing request ids are left as they are).
@@ -92,17 +93,27 @@ class AuditStore:
 
     def write_dead_letter(self, row: dict[str, Any], error: Exception) -> None:
         """Keep a record the database will never take, fsynced, for an operator to inspect."""
-        log.error("audit record %s refused: %s", row.get("request_id", "?"), error)
+        log.error(
+            "audit record %s (request id %s) refused: %s",
+            row.get("audit_id", "?"),
+            row.get("request_id", "?"),
+            error,
+        )
         line = json.dumps({"error": str(error), "row": row}, default=str, ensure_ascii=False)
         with open(self.dead_letter, "a", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
-    def fetch(self, request_ids: Sequence[str]) -> list[AuditRow]:
-        """Stored records for `request_ids`, in the order asked (missing ids are skipped)."""
-        query = select(AuditRow).where(AuditRow.request_id.in_(list(request_ids)))
+    def fetch(self, ids: Sequence[str]) -> list[AuditRow]:
+        """Every stored attempt whose audit id or request id is among `ids`, oldest first."""
+        wanted = list(ids)
+        query = (
+            select(AuditRow)
+            .where(or_(AuditRow.audit_id.in_(wanted), AuditRow.request_id.in_(wanted)))
+            .order_by(AuditRow.received_at, AuditRow.audit_id)
+        )
         with Session(self.engine) as session:
-            found = {row.request_id: row for row in session.scalars(query)}
+            rows = list(session.scalars(query))
             session.expunge_all()
-        return [found[i] for i in request_ids if i in found]
+        return rows

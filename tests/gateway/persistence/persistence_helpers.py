@@ -31,6 +31,7 @@ def make_record(request_id: str, texts: list[str] | None = None) -> AuditRecord:
         mlflow_run_id="run-1",
     )
     return AuditRecord(
+        audit_id=f"audit-{request_id}",
         request_id=request_id,
         method="Predict",
         key_id="0123456789ab",

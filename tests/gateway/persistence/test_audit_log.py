@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -110,3 +111,10 @@ def test_segments_rotate_and_are_deleted_once_stored(engine: Engine, tmp_path: P
     run(body())
     assert len(audit_counts(engine)) == 100
     assert len(list(spool_dir.glob("segment-*.spool"))) == 1  # only the active one is left
+
+
+def test_a_spooled_record_of_an_earlier_release_replays_under_its_request_id() -> None:
+    payload = json.loads(encode_record(make_record("spooled-before-upgrade")))
+    del payload["audit_id"]  # earlier releases spooled no audit id
+    record = decode_record(json.dumps(payload).encode())
+    assert record.audit_id == record.request_id == "spooled-before-upgrade"

@@ -51,8 +51,13 @@ class PredictResponse(google.protobuf.message.Message):
     REQUEST_ID_FIELD_NUMBER: builtins.int
     PREDICTION_FIELD_NUMBER: builtins.int
     MODEL_FIELD_NUMBER: builtins.int
+    AUDIT_ID_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     """The request id the client sent or the gateway made."""
+    audit_id: builtins.str
+    """The gateway's id of this call's audit record (also in the `x-audit-id` trailer):
+    unique per attempt, whatever request id the client sent.
+    """
     @property
     def prediction(self) -> global___Prediction:
         """The prediction."""
@@ -67,9 +72,10 @@ class PredictResponse(google.protobuf.message.Message):
         request_id: builtins.str = ...,
         prediction: global___Prediction | None = ...,
         model: global___ModelInfo | None = ...,
+        audit_id: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model", b"model", "prediction", b"prediction"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model", b"model", "prediction", b"prediction", "request_id", b"request_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["audit_id", b"audit_id", "model", b"model", "prediction", b"prediction", "request_id", b"request_id"]) -> None: ...
 
 global___PredictResponse = PredictResponse
 
@@ -110,8 +116,13 @@ class PredictBatchResponse(google.protobuf.message.Message):
     REQUEST_ID_FIELD_NUMBER: builtins.int
     PREDICTIONS_FIELD_NUMBER: builtins.int
     MODEL_FIELD_NUMBER: builtins.int
+    AUDIT_ID_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     """The request id the client sent or the gateway made."""
+    audit_id: builtins.str
+    """The gateway's id of this call's audit record (also in the `x-audit-id` trailer):
+    unique per attempt, whatever request id the client sent.
+    """
     @property
     def predictions(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Prediction]:
         """One prediction per text."""
@@ -126,9 +137,10 @@ class PredictBatchResponse(google.protobuf.message.Message):
         request_id: builtins.str = ...,
         predictions: collections.abc.Iterable[global___Prediction] | None = ...,
         model: global___ModelInfo | None = ...,
+        audit_id: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model", b"model"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model", b"model", "predictions", b"predictions", "request_id", b"request_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["audit_id", b"audit_id", "model", b"model", "predictions", b"predictions", "request_id", b"request_id"]) -> None: ...
 
 global___PredictBatchResponse = PredictBatchResponse
 
@@ -167,8 +179,13 @@ class PredictStreamResponse(google.protobuf.message.Message):
     REQUEST_ID_FIELD_NUMBER: builtins.int
     PREDICTION_FIELD_NUMBER: builtins.int
     MODEL_FIELD_NUMBER: builtins.int
+    AUDIT_ID_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     """The request id of the message this answers."""
+    audit_id: builtins.str
+    """The gateway's id of this call's audit record (also in the `x-audit-id` trailer):
+    unique per attempt, whatever request id the client sent.
+    """
     @property
     def prediction(self) -> global___Prediction:
         """The prediction."""
@@ -183,9 +200,10 @@ class PredictStreamResponse(google.protobuf.message.Message):
         request_id: builtins.str = ...,
         prediction: global___Prediction | None = ...,
         model: global___ModelInfo | None = ...,
+        audit_id: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["model", b"model", "prediction", b"prediction"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["model", b"model", "prediction", b"prediction", "request_id", b"request_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["audit_id", b"audit_id", "model", b"model", "prediction", b"prediction", "request_id", b"request_id"]) -> None: ...
 
 global___PredictStreamResponse = PredictStreamResponse
 
