@@ -32,10 +32,16 @@ def features_of(text: str, pieces: Sequence[int], unknown_id: int | None) -> Tex
     """
     count = len(pieces)
     unknown = pieces.count(unknown_id) if unknown_id is not None and count else 0
+    return features_from_counts(text, count, unknown)
+
+
+def features_from_counts(text: str, token_count: int, unknown_count: int) -> TextFeatures:
+    """The features of `text` from its word-piece count and how many are unknown (for a
+    caller that counts them without building the list of pieces)."""
     non_ascii = 0 if text.isascii() else sum(ord(c) > 127 for c in text)
     return TextFeatures(
         text_length=len(text),
-        token_count=count,
-        unknown_token_rate=unknown / count if count else 0.0,
+        token_count=token_count,
+        unknown_token_rate=unknown_count / token_count if token_count else 0.0,
         non_ascii_share=non_ascii / len(text) if text else 0.0,
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from contract.features import TextFeatures, features_of
+from contract.features import TextFeatures, features_from_counts
 from contract.layout import PIPELINE_FILE, TOKENIZER, latest_version_folder
 from contract.pipeline import DEFAULT_MAX_LENGTH, Pipeline, PipelineError
 from gateway.core.errors import ConfigurationError
@@ -81,11 +81,18 @@ class TextAnalyzer:
         results = []
         # encode_batch fans out to a thread pool: not worth it for the few texts of a call.
         encodings = [self._tokenizer.encode(text) for text in texts]
+        unk = self._unk_id
         for text, encoding in zip(texts, encodings, strict=True):
             ids = encoding.ids
             special = encoding.special_tokens_mask
-            pieces = [i for i, s in zip(ids, special, strict=True) if not s]
-            results.append(AnalyzedText(len(ids), features_of(text, pieces, self._unk_id)))
+            # Counted, not listed: this runs for every text on the event loop.
+            unknown = (
+                sum(1 for i, s in zip(ids, special, strict=True) if i == unk and not s)
+                if unk is not None and unk in ids
+                else 0
+            )
+            features = features_from_counts(text, len(ids) - sum(special), unknown)
+            results.append(AnalyzedText(len(ids), features))
         return results
 
 
