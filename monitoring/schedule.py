@@ -13,9 +13,8 @@ from monitoring.exporter import DriftMetrics
 from monitoring.job import DriftJob
 from monitoring.settings import DriftSettings
 from monitoring.window import Window
-from retention.drift_runs import prune_drift_runs
 from retention.metrics import RetentionCollector
-from retention.reports import prune_reports
+from retention.policy import prune_drift_reports
 from retention.settings import RetentionSettings
 
 log = logging.getLogger(__name__)
@@ -68,16 +67,5 @@ def run_every(
 
 def keep_reports_bounded(job: DriftJob, report_dir: Path, retention: RetentionSettings) -> None:
     """Apply the drift reports' retention to the folder and to the job's MLflow runs."""
-    prune_reports(
-        report_dir,
-        retention.drift_reports_max_age_days,
-        retention.drift_reports_max_count,
-        retention.drift_reports_max_bytes,
-    )
-    if job.log_to_mlflow:
-        prune_drift_runs(
-            job.tracking_uri,
-            job.settings.experiment,
-            retention.drift_reports_max_age_days,
-            retention.drift_reports_max_count,
-        )
+    tracking_uri = job.tracking_uri if job.log_to_mlflow else None
+    prune_drift_reports(retention, report_dir, tracking_uri, job.settings.experiment)

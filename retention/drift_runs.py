@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from retention.report import KindResult
+from retention.versions import folder_size
 
 
 def _local_folder(uri: str) -> Path | None:
@@ -21,12 +22,6 @@ def _local_folder(uri: str) -> Path | None:
     if parsed.scheme not in ("", "file"):
         return None
     return Path(unquote(parsed.path))
-
-
-def _size(folder: Path | None) -> int:
-    if folder is None or not folder.is_dir():
-        return 0
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def prune_drift_runs(
@@ -63,7 +58,7 @@ def prune_drift_runs(
     size = 0
     for run in expired:
         folder = _local_folder(run.info.artifact_uri)
-        size += _size(folder)
+        size += folder_size(folder) if folder is not None else 0
         if not dry_run:
             client.delete_run(run.info.run_id)
             if folder is not None and folder.is_dir():

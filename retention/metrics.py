@@ -18,9 +18,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 
-from contract.layout import is_model_folder, is_remote, version_folders
+from contract.layout import is_remote
 from retention.reports import list_reports
 from retention.tables import AGED_TABLES
+from retention.versions import folder_size, repository_versions
 from store.engine import as_utc
 from store.models import RetentionRunRow
 
@@ -56,24 +57,15 @@ class RetentionCollector(Collector):
         if reports:
             oldest.add_metric(["drift_reports"], (now - reports[-1].stamp).total_seconds())
         if not is_remote(self.repository):
-            versions = self._versions(Path(self.repository))
+            versions = repository_versions(Path(self.repository))
             items.add_metric(["model_versions"], len(versions))
-            size.add_metric(["model_versions"], sum(versions.values()))
+            used = sum(folder_size(f) for folders in versions.values() for f in folders)
+            size.add_metric(["model_versions"], used)
         try:
             self._tables(now, items, size, oldest, last)
         except Exception as error:  # a scrape reports what it can; the database may be down
             log.warning("retention gauges without the database: %s", error)
         yield from (items, size, oldest, last)
-
-    @staticmethod
-    def _versions(repository: Path) -> dict[int, int]:
-        sizes: dict[int, int] = {}
-        for model in repository.iterdir() if repository.is_dir() else []:
-            if is_model_folder(model):
-                for folder in version_folders(model):
-                    used = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-                    sizes[int(folder.name)] = sizes.get(int(folder.name), 0) + used
-        return sizes
 
     def _tables(
         self,

@@ -50,27 +50,16 @@ def apply(
     now = datetime.now(UTC)
     s = settings
     report = RetentionReport(dry_run=dry_run)
-    report.kinds.append(
-        prune_reports(
+    report.kinds.extend(
+        prune_drift_reports(
+            s,
             where.report_dir,
-            s.drift_reports_max_age_days,
-            s.drift_reports_max_count,
-            s.drift_reports_max_bytes,
+            where.tracking_uri,
+            where.drift_experiment,
             dry_run=dry_run,
             now=now,
         )
     )
-    if where.tracking_uri is not None:
-        report.kinds.append(
-            prune_drift_runs(
-                where.tracking_uri,
-                where.drift_experiment,
-                s.drift_reports_max_age_days,
-                s.drift_reports_max_count,
-                dry_run=dry_run,
-                now=now,
-            )
-        )
     for kind, days in (
         ("drift_samples", s.drift_samples_max_age_days),
         ("drift_results", s.drift_results_max_age_days),
@@ -100,6 +89,27 @@ def apply(
     if not dry_run:
         record(engine, report)
     return report
+
+
+def prune_drift_reports(
+    settings: RetentionSettings,
+    report_dir: Path,
+    tracking_uri: str | None,
+    experiment: str,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> list[KindResult]:
+    """The drift reports' policy, on the report folder and, when `tracking_uri` is given, on
+    the drift experiment's MLflow runs (each holds a copy of its report)."""
+    s = settings
+    limits = (s.drift_reports_max_age_days, s.drift_reports_max_count)
+    kinds = [
+        prune_reports(report_dir, *limits, s.drift_reports_max_bytes, dry_run=dry_run, now=now)
+    ]
+    if tracking_uri is not None:
+        kinds.append(prune_drift_runs(tracking_uri, experiment, *limits, dry_run=dry_run, now=now))
+    return kinds
 
 
 def record(engine: Engine, report: RetentionReport) -> None:

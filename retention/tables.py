@@ -38,10 +38,10 @@ def measure(engine: Engine, table: Table, column: str, cutoff: datetime) -> tupl
     where = _older(table, column, cutoff)
     with engine.connect() as connection:
         rows = int(connection.execute(select(func.count()).where(where)).scalar_one())
-        if engine.dialect.name != "postgresql" or rows == 0:
-            return rows, None if engine.dialect.name != "postgresql" else 0
-        size = func.sum(func.pg_column_size(table.table_valued()))
-        return rows, int(connection.execute(select(size).where(where)).scalar_one() or 0)
+        if engine.dialect.name != "postgresql":
+            return rows, None
+        size = func.coalesce(func.sum(func.pg_column_size(table.table_valued())), 0)
+        return rows, int(connection.execute(select(size).where(where)).scalar_one())
 
 
 def delete_batch(engine: Engine, table: Table, column: str, cutoff: datetime, limit: int) -> int:
