@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 
-current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
-    "current_request_id", default="-"
-)
-"""The request id of the call being served (set by the core service), for log lines."""
+current_call: contextvars.ContextVar[str] = contextvars.ContextVar("current_call", default="-")
+"""The call being served, as log lines name it (`request <id> audit <id>`; set by the core
+service once it has both ids)."""

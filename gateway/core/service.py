@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gateway.core.auth import Authenticator
-from gateway.core.context import current_request_id
+from gateway.core.context import current_call
 from gateway.core.contracts import (
     AuditLog,
     AuditRecord,
@@ -124,7 +124,7 @@ class PredictionService:
         """Serve one request or raise the GatewayError the client should see."""
         attempt = Attempt(call, _request_id(raw), raw.texts if isinstance(raw, RawRequest) else [])
         deadline = call.deadline or time.monotonic() + self.default_timeout
-        current_request_id.set(f"{attempt.request_id} audit {attempt.audit_id}")
+        current_call.set(f"request {attempt.request_id} audit {attempt.audit_id}")
         try:
             with self.in_flight.slot():
                 if isinstance(raw, UndecodableRequest):

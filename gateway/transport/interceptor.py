@@ -17,7 +17,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
-from gateway.core.context import current_request_id
+from gateway.core.context import current_call
 from gateway.core.errors import GatewayError, InternalError
 from gateway.metrics import GatewayMetrics
 from gateway.transport.servicer import AUDIT_ID_TRAILER
@@ -41,9 +41,7 @@ def rich_status(error: GatewayError) -> tuple[grpc.StatusCode, str, tuple[tuple[
 def _as_gateway_error(error: BaseException, method: str) -> GatewayError:
     if isinstance(error, GatewayError):
         return error
-    log.error(
-        "unhandled error in %s (request id %s)", method, current_request_id.get(), exc_info=error
-    )
+    log.error("unhandled error in %s (%s)", method, current_call.get(), exc_info=error)
     return InternalError()
 
 
