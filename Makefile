@@ -60,6 +60,7 @@ lint: setup
 	$(BIN)/mypy config contract telemetry store api client training export serving gateway monitoring retention sentiment
 	$(BIN)/buf lint
 	$(BIN)/python scripts/gen_proto.py --check
+	$(BIN)/python scripts/gen_infra_settings.py --check
 
 # Regenerate api/generated/ from proto/ (committed; `make lint` fails when stale).
 proto: setup
