@@ -75,6 +75,7 @@ module "services" {
   certificate_arn       = var.certificate_arn
   allowed_client_cidrs  = var.allowed_client_cidrs
   deletion_protection   = var.deletion_protection
+  backup_retention_days = var.backup_retention_days
   gateway_image         = "${module.registry.repository_urls["gateway"]}:${var.gateway_image_tag}"
   triton_image          = "${module.registry.repository_urls["triton"]}:${var.triton_image_tag}"
   models_bucket         = module.storage.models_bucket

@@ -107,7 +107,7 @@ variable "deletion_protection" {
 }
 
 variable "backup_retention_days" {
-  description = "Days of automated database backups."
+  description = "Days of automated database backups (and of the audit spool's, on EFS)."
   type        = number
   default     = 14
 }

@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,20 @@ class TerraformTree:
         matches = [b for b in self.resources(type_) if b.name == name]
         assert len(matches) == 1, f"expected one {type_}.{name}, found {len(matches)}"
         return matches[0]
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], None]:
+    """Replace the SENTIMENT_* variables of this process by the given ones (each call adds)."""
+    for name in list(os.environ):
+        if name.upper().startswith("SENTIMENT_"):
+            monkeypatch.delenv(name)
+
+    def apply(variables: dict[str, str]) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+
+    return apply
 
 
 @pytest.fixture(scope="session")

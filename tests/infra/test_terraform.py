@@ -178,6 +178,11 @@ def test_encryption_everywhere(terraform: Any) -> None:
     assert (
         data["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
     )
+    for file_system in terraform.resources("aws_efs_file_system"):
+        assert file_system.body["encrypted"] is True
+        assert file_system.body["kms_key_id"] == "${var.kms_key_arn}"
+    for vault in terraform.resources("aws_backup_vault"):
+        assert vault.body["kms_key_arn"] == "${var.kms_key_arn}"
     template = terraform.one("aws_launch_template", "gpu").body
     assert template["block_device_mappings"][0]["ebs"][0]["encrypted"] is True
     assert template["metadata_options"][0]["http_tokens"] == "required"

@@ -8,12 +8,9 @@ and ports the other side of the wiring uses.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from config.settings import PipelineSettings
 from gateway.settings import ApiKeySettings, AuditSettings, GatewaySettings
@@ -56,20 +53,6 @@ def assert_current(names: set[str], where: str) -> None:
     assert not unknown, f"{where}: unknown variables {sorted(unknown)}"
     old = {name: deprecated_variables()[name] for name in names & set(deprecated_variables())}
     assert not old, f"{where}: deprecated variables (use the replacements) {old}"
-
-
-@pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Replace the SENTIMENT_* variables of this process by the given ones."""
-    for name in list(os.environ):
-        if name.upper().startswith("SENTIMENT_"):
-            monkeypatch.delenv(name)
-
-    def apply(variables: dict[str, str]) -> None:
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-
-    return apply
 
 
 def test_compose_sets_only_current_variables(compose: dict[str, Any]) -> None:

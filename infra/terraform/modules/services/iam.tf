@@ -1,5 +1,6 @@
 # Least-privilege roles. Execution role: pull images, write logs, read the two secrets.
-# Task roles: read-only access to the model release prefix, nothing else.
+# Task roles: read-only access to the model release prefix; the gateway's may also mount
+# the audit spool through its access point (spool.tf).
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
     actions = ["sts:AssumeRole"]

@@ -8,6 +8,12 @@ locals {
   gateway_uid      = "10001"
   triton_uid       = "1000"
   model_sync_paths = "/models/sentiment_tokenizer"
+  # The gateway's stop timing, written from gateway.settings by
+  # scripts/gen_infra_settings.py (`make lint` fails when it is stale): the stop timeout
+  # and the drain and flush times the gateway is given come from one place.
+  gateway_stop = jsondecode(file("${path.module}/gateway-stop.json"))
+  # SENTIMENT_AUDIT_SPOOL_DIR: the root of every gateway's spool, an EFS mount (spool.tf).
+  audit_spool_dir = "/var/lib/sentiment/audit-spool"
 }
 
 resource "aws_cloudwatch_log_group" "containers" {
@@ -132,9 +138,19 @@ resource "aws_ecs_task_definition" "gateway" {
     cpu_architecture        = "X86_64"
   }
 
-  # Writable places of a read-only root filesystem: audit spool, served tokenizer, /tmp.
+  # Writable places of a read-only root filesystem: the audit spool (EFS, shared by every
+  # gateway task and outliving each), the served tokenizer and /tmp (task storage). Nothing
+  # else the gateway writes lives in its state dir on ECS (the database is PostgreSQL).
   volume {
-    name = "state"
+    name = "audit-spool"
+    efs_volume_configuration {
+      file_system_id     = aws_efs_file_system.audit_spool.id
+      transit_encryption = "ENABLED"
+      authorization_config {
+        access_point_id = aws_efs_access_point.audit_spool.id
+        iam             = "ENABLED"
+      }
+    }
   }
   volume {
     name = "models"
@@ -187,20 +203,23 @@ resource "aws_ecs_task_definition" "gateway" {
         { name = "SENTIMENT_TRITON_GRPC_PORT", value = "8001" },
         { name = "SENTIMENT_MODEL_REPOSITORY", value = "/models" },
         { name = "SENTIMENT_STATE_DIR", value = "/var/lib/sentiment" },
-        { name = "SENTIMENT_AUDIT_SPOOL_DIR", value = "/var/lib/sentiment/audit-spool" },
+        { name = "SENTIMENT_AUDIT_SPOOL_DIR", value = local.audit_spool_dir },
         { name = "SENTIMENT_DB_HOST", value = var.db_host },
         { name = "SENTIMENT_DB_PORT", value = tostring(var.db_port) },
         { name = "SENTIMENT_DB_NAME", value = var.db_name },
         { name = "SENTIMENT_DB_USER", value = var.db_username },
         { name = "SENTIMENT_DB_SSLMODE", value = "require" },
-        { name = "SENTIMENT_GATEWAY_DRAIN_SECONDS", value = "20" },
+        { name = "SENTIMENT_GATEWAY_DRAIN_SECONDS", value = tostring(local.gateway_stop.drain_seconds) },
+        { name = "SENTIMENT_AUDIT_CLOSE_TIMEOUT_S", value = tostring(local.gateway_stop.audit_close_timeout_s) },
+        { name = "SENTIMENT_AUDIT_LEASE_TTL_S", value = tostring(local.gateway_stop.audit_lease_ttl_s) },
+        { name = "SENTIMENT_AUDIT_RECOVERY_INTERVAL_S", value = tostring(local.gateway_stop.audit_recovery_interval_s) },
       ]
       secrets = [
         { name = "SENTIMENT_DB_PASSWORD", valueFrom = "${var.db_secret_arn}:password::" },
         { name = "SENTIMENT_API_KEY_PEPPER", valueFrom = aws_secretsmanager_secret.api_key_pepper.arn },
       ]
       mountPoints = [
-        { sourceVolume = "state", containerPath = "/var/lib/sentiment", readOnly = false },
+        { sourceVolume = "audit-spool", containerPath = local.audit_spool_dir, readOnly = false },
         { sourceVolume = "models", containerPath = "/models", readOnly = true },
         { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
       ]
@@ -211,7 +230,9 @@ resource "aws_ecs_task_definition" "gateway" {
         retries     = 3
         startPeriod = 60
       }
-      stopTimeout = 30
+      # SIGTERM, then drain + drift close + audit flush (gateway.settings'
+      # stop_budget_seconds) and a margin, before ECS sends SIGKILL.
+      stopTimeout = local.gateway_stop.stop_timeout_s
       logConfiguration = {
         logDriver = "awslogs"
         options = {
@@ -230,7 +251,7 @@ resource "aws_ecs_service" "gateway" {
   task_definition                    = aws_ecs_task_definition.gateway.arn
   desired_count                      = var.gateway_desired_count
   launch_type                        = "FARGATE"
-  platform_version                   = "LATEST"
+  platform_version                   = "LATEST" # EFS volumes need 1.4.0 or later (LATEST is)
   deployment_minimum_healthy_percent = 100
   deployment_maximum_percent         = 200
   health_check_grace_period_seconds  = 90

@@ -135,13 +135,15 @@ resource "aws_lb" "gateway" {
 
 resource "aws_lb_target_group" "gateway" {
   #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; the hop to the gateway stays inside private subnets, restricted by security groups to the ALB
-  name                 = "${var.name}-grpc"
-  port                 = 50051
-  protocol             = "HTTP"
-  protocol_version     = "GRPC"
-  target_type          = "ip"
-  vpc_id               = var.vpc_id
-  deregistration_delay = 30
+  name             = "${var.name}-grpc"
+  port             = 50051
+  protocol         = "HTTP"
+  protocol_version = "GRPC"
+  target_type      = "ip"
+  vpc_id           = var.vpc_id
+  # ECS sends SIGTERM once deregistration ends: calls in flight through the load balancer
+  # get as long as the gateway's drain (gateway-stop.json).
+  deregistration_delay = local.gateway_stop.deregistration_delay_s
 
   health_check {
     enabled             = true

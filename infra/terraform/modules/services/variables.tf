@@ -39,7 +39,7 @@ variable "gpu_capacity_provider" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key for logs, secrets and the model bucket."
+  description = "KMS key for logs, secrets, the model bucket, the audit spool (EFS) and its backups."
   type        = string
 }
 
@@ -176,5 +176,10 @@ variable "gateway_desired_count" {
 
 variable "gateway_max_count" {
   description = "Most gateway tasks."
+  type        = number
+}
+
+variable "backup_retention_days" {
+  description = "Days the audit spool's daily backups are kept (as the database's)."
   type        = number
 }

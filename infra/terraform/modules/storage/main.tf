@@ -32,7 +32,7 @@ data "aws_iam_policy_document" "kms" {
 }
 
 resource "aws_kms_key" "main" {
-  description             = "${var.name}: S3, RDS, ECR, CloudWatch Logs, Secrets Manager"
+  description             = "${var.name}: S3, RDS, ECR, EFS, AWS Backup, CloudWatch Logs, Secrets Manager"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.kms.json
