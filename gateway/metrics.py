@@ -47,9 +47,14 @@ class PersistenceReadings:
     """What the persistence layer exposes to metrics, each read at scrape time."""
 
     spool_depth: Callable[[], float]
+    spool_bytes: Callable[[], float]
+    spool_max_bytes: Callable[[], float]
     write_lag: Callable[[], float]
     audit_dead_lettered: Callable[[], float]
+    audit_quarantined: Callable[[], float]
     audit_write_errors: Callable[[], float]
+    audit_file_errors: Callable[[], float]
+    audit_orphan_records: Callable[[], float]
     drift_dropped: Callable[[], float]
 
 
@@ -110,6 +115,16 @@ class GatewayMetrics(MetricsEndpoint):
             "Audit records not yet in the database",
             registry=r,
         )
+        self.audit_spool_bytes = Gauge(
+            "sentiment_gateway_audit_spool_bytes",
+            "Bytes of this instance's audit spool on disk and queued for it",
+            registry=r,
+        )
+        self.audit_spool_max_bytes = Gauge(
+            "sentiment_gateway_audit_spool_max_bytes",
+            "Bound on the audit spool's bytes (SENTIMENT_AUDIT_SPOOL_MAX_BYTES)",
+            registry=r,
+        )
         self.audit_write_lag = Gauge(
             "sentiment_gateway_audit_write_lag_seconds",
             "Age of the oldest audit record not yet in the database",
@@ -137,6 +152,8 @@ class GatewayMetrics(MetricsEndpoint):
     def watch_persistence(self, readings: PersistenceReadings) -> None:
         """Read the audit log's and drift sink's state and counters at scrape time."""
         self.audit_spool_depth.set_function(readings.spool_depth)
+        self.audit_spool_bytes.set_function(readings.spool_bytes)
+        self.audit_spool_max_bytes.set_function(readings.spool_max_bytes)
         self.audit_write_lag.set_function(readings.write_lag)
         self.persistence_counters.watch(
             "sentiment_gateway_audit_dead_lettered",
@@ -144,9 +161,24 @@ class GatewayMetrics(MetricsEndpoint):
             readings.audit_dead_lettered,
         )
         self.persistence_counters.watch(
+            "sentiment_gateway_audit_quarantined",
+            "Corrupt audit spool frames (about one record each) moved to quarantine/",
+            readings.audit_quarantined,
+        )
+        self.persistence_counters.watch(
             "sentiment_gateway_audit_write_errors",
             "Failed audit writes to the database (each is retried)",
             readings.audit_write_errors,
+        )
+        self.persistence_counters.watch(
+            "sentiment_gateway_audit_file_errors",
+            "Failed audit checkpoint, dead-letter or lease writes (each is retried)",
+            readings.audit_file_errors,
+        )
+        self.persistence_counters.watch(
+            "sentiment_gateway_audit_orphan_records",
+            "Audit records drained from the spools of gateway instances that are gone",
+            readings.audit_orphan_records,
         )
         self.persistence_counters.watch(
             "sentiment_gateway_drift_samples_dropped",

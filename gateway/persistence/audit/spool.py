@@ -4,12 +4,17 @@
 frame queued so far with one `write` + `fsync` on a dedicated thread, then resolves their
 futures. While one fsync runs, new appends pile up for the next: under load, one fsync
 covers many requests.
+
+The bound (`max_bytes`) holds for the segment files on disk plus the frames queued in
+memory, within one record: an append that would pass it is refused. Segments are at most
+half the resume mark, so the space of stored records comes back in steps of one segment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,6 +58,9 @@ class AuditSpool:
         """Records fsynced but not yet committed to the database."""
         self.data_ready = asyncio.Event()
         """Set whenever `durable` moves forward."""
+        self.fence: Callable[[], bool] = lambda: True
+        """Checked after each fsync: False fails that write's appends (the folder's lease
+        is stale, so another instance may be draining it)."""
 
     @classmethod
     async def open(
@@ -66,6 +74,8 @@ class AuditSpool:
         """Open (or create) the spool in `directory`; earlier contents stay pending."""
         io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-spool-io")
         reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-spool-reader")
+        # Small enough that a drained spool (one segment left) is below the resume mark.
+        segment_bytes = min(segment_bytes, max(int(max_bytes * resume_ratio / 2), 4096))
         files = SegmentFiles(directory, segment_bytes)
         recovered = await asyncio.get_running_loop().run_in_executor(io, files.recover)
         spool = cls(files, max_bytes, resume_ratio, io, reader)
@@ -74,7 +84,7 @@ class AuditSpool:
         spool.pending_bytes = recovered.pending_bytes
         spool.pending_records = recovered.pending_records
         # Above the resume mark the previous run was (nearly) full: drain before accepting.
-        spool._full = spool.pending_bytes > spool._resume_bytes
+        spool._full = files.disk_bytes > spool._resume_bytes
         if spool.pending_records:
             log.info("audit spool: %d records to replay", spool.pending_records)
             spool.data_ready.set()
@@ -86,6 +96,15 @@ class AuditSpool:
         return self._files.fsyncs
 
     @property
+    def disk_bytes(self) -> int:
+        """Bytes of the segment files plus frames queued for them: what the bound limits."""
+        return self._files.disk_bytes + self._queued_bytes
+
+    @property
+    def directory(self) -> Path:
+        return self._files.directory
+
+    @property
     def accepting(self) -> bool:
         """False once the bound was hit, until the spool drains below the resume mark."""
         return not self._full and not self._closed
@@ -95,9 +114,9 @@ class AuditSpool:
         if self._closed:
             raise AuditUnavailable("audit spool is closed")
         data = frame(payload)
-        if self._full or self.pending_bytes + self._queued_bytes + len(data) > self._max_bytes:
+        if self._full or self.disk_bytes + len(data) > self._max_bytes:
             if not self._full:
-                log.error("audit spool full (%d bytes): rejecting requests", self.pending_bytes)
+                log.error("audit spool full (%d bytes): rejecting requests", self.disk_bytes)
             self._full = True
             raise AuditSpoolFull("audit spool is full")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -116,7 +135,7 @@ class AuditSpool:
             self._queued_bytes -= size
             try:
                 durable = await loop.run_in_executor(
-                    self._io, self._files.write, b"".join(data for data, _ in batch)
+                    self._io, self._files.write, [data for data, _ in batch]
                 )
             except BaseException as error:
                 log.exception("audit spool write failed")
@@ -130,8 +149,15 @@ class AuditSpool:
             self.pending_bytes += size
             self.pending_records += len(batch)
             self.data_ready.set()
+            fenced = not self.fence()
+            if fenced:
+                log.error("audit spool lease is stale: %d records not acknowledged", len(batch))
             for _, future in batch:
-                if not future.done():
+                if future.done():
+                    continue
+                if fenced:
+                    future.set_exception(AuditUnavailable("audit spool lease is stale"))
+                else:
                     future.set_result(None)
 
     async def read(self, max_records: int) -> ReadBatch:
@@ -141,16 +167,25 @@ class AuditSpool:
             self._reader, self._files.read, self.read_position, self.durable, max_records
         )
 
+    def commit_blocking(self, batch: ReadBatch) -> None:
+        """Advance the checkpoint past `batch` and delete finished segments (blocking; run
+        it off the loop, then call `committed`)."""
+        self._files.commit(batch.end)
+
+    def committed(self, batch: ReadBatch) -> None:
+        """Account for `batch` once `commit_blocking` has returned."""
+        self.read_position = batch.end
+        self.pending_bytes = max(self.pending_bytes - batch.consumed, 0)
+        self.pending_records = max(self.pending_records - len(batch.payloads), 0)
+        if self._full and self.disk_bytes <= self._resume_bytes:
+            log.warning("audit spool drained to %d bytes: accepting again", self.disk_bytes)
+            self._full = False
+
     async def commit(self, batch: ReadBatch) -> None:
         """Mark `batch` as stored: advance the checkpoint and delete finished segments."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._reader, self._files.commit, batch.end)
-        self.read_position = batch.end
-        self.pending_bytes -= batch.consumed
-        self.pending_records -= len(batch.payloads)
-        if self._full and self.pending_bytes <= self._resume_bytes:
-            log.warning("audit spool drained to %d bytes: accepting again", self.pending_bytes)
-            self._full = False
+        await loop.run_in_executor(self._reader, self.commit_blocking, batch)
+        self.committed(batch)
 
     async def close(self) -> None:
         """Finish queued writes, then release files and threads (pending data stays on disk)."""

@@ -19,7 +19,9 @@ from store import make_engine
 
 
 async def main(url: str, spool_dir: Path) -> None:
-    log = await SpooledAuditLog.open(make_engine(url), spool_dir, batch_records=16)
+    log = await SpooledAuditLog.open(
+        make_engine(url), spool_dir, instance_id="worker", batch_records=16
+    )
     wave = 0
     while True:
         ids = [f"crash-{wave}-{i}" for i in range(20)]

@@ -44,17 +44,17 @@ def test_replay_after_abandoned_writer(engine: Engine, tmp_path: Path) -> None:
     AuditStore(engine, tmp_path / "dead.jsonl").insert([to_row(r) for r in records[::2]])
 
     async def crash() -> None:
-        log = await SpooledAuditLog.open(unmigrated_engine(tmp_path), spool_dir)
+        log = await SpooledAuditLog.open(unmigrated_engine(tmp_path), spool_dir, instance_id="gw")
         await asyncio.gather(*(log.append(r) for r in records))
         # No close(): the loop ends, its tasks are dropped and the spool is left as is.
 
     run(crash())
-    (segment,) = spool_dir.glob("segment-*.spool")
+    (segment,) = (spool_dir / "gw").glob("segment-*.spool")
     with open(segment, "ab") as handle:
         handle.write(b"\x40\x00\x00\x00\x01\x02")  # a torn frame, as a crash mid-write leaves
 
     async def restart() -> None:
-        log = await SpooledAuditLog.open(engine, spool_dir)
+        log = await SpooledAuditLog.open(engine, spool_dir, instance_id="gw")
         assert log.spool_depth_records == len(records)
         assert await log.drained(20)
         assert await log.close()
@@ -63,7 +63,7 @@ def test_replay_after_abandoned_writer(engine: Engine, tmp_path: Path) -> None:
     assert audit_counts(engine) == {r.request_id: 1 for r in records}
 
 
-def test_sigkill_mid_stream_loses_no_acknowledged_record(
+def test_another_instance_drains_the_spool_of_a_killed_one(
     engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
     spool_dir = tmp_path / "spool"
@@ -86,12 +86,20 @@ def test_sigkill_mid_stream_loses_no_acknowledged_record(
         worker.wait(timeout=10)
     assert len(acked) >= 400, "the worker stopped before it was killed"
 
-    async def restart() -> None:
-        log = await SpooledAuditLog.open(engine, spool_dir)
-        assert await log.drained(20)
+    async def survivor() -> None:
+        # Another instance on the same root: it drains the dead worker's folder once the
+        # worker's lease has expired.
+        log = await SpooledAuditLog.open(
+            engine, spool_dir, instance_id="survivor", lease_ttl_s=1.0, recovery_interval_s=0.2
+        )
+        deadline = time.monotonic() + 30
+        while (spool_dir / "worker").exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert not (spool_dir / "worker").exists(), "the orphaned spool was not drained"
+        assert log.orphans_drained == 1
         assert await log.close()
 
-    run(restart())
+    run(survivor())
     counts = audit_counts(engine)
     assert all(counts.get(i) == 1 for i in acked), "an acknowledged record is missing"
     assert set(counts.values()) == {1}
@@ -103,7 +111,9 @@ def test_full_spool_stops_accepting_and_recovers(engine: Engine, tmp_path: Path)
     acked: list[str] = []
 
     async def fill() -> None:
-        log = await SpooledAuditLog.open(unmigrated_engine(tmp_path), spool_dir, max_bytes=bound)
+        log = await SpooledAuditLog.open(
+            unmigrated_engine(tmp_path), spool_dir, instance_id="gw", max_bytes=bound
+        )
         assert log.accepting
         with pytest.raises(AuditSpoolFull):
             for i in range(1000):
@@ -119,7 +129,7 @@ def test_full_spool_stops_accepting_and_recovers(engine: Engine, tmp_path: Path)
     assert 5 < len(acked) < 1000
 
     async def drain() -> None:
-        log = await SpooledAuditLog.open(engine, spool_dir, max_bytes=bound)
+        log = await SpooledAuditLog.open(engine, spool_dir, instance_id="gw", max_bytes=bound)
         # Still full from the previous run until the writer has replayed it.
         assert not log.accepting
         assert await log.drained(20)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import zlib
 from pathlib import Path
 
 import pytest
 from persistence_helpers import run
 
-from gateway.core.contracts import AuditUnavailable
-from gateway.persistence.audit.segments import Position, SegmentFiles, frame
+from gateway.core.contracts import AuditSpoolFull, AuditUnavailable
+from gateway.persistence.audit.segments import (
+    FRAME,
+    HEADER,
+    LEGACY_FRAME,
+    QUARANTINE,
+    Position,
+    SegmentFiles,
+    frame,
+)
 from gateway.persistence.audit.spool import AuditSpool
 
 
@@ -20,7 +29,7 @@ def test_append_returns_only_after_its_fsync(
     gate = threading.Event()
     original = SegmentFiles.write
 
-    def gated_write(self: SegmentFiles, data: bytes) -> Position:
+    def gated_write(self: SegmentFiles, data: list[bytes]) -> Position:
         gate.wait(10)
         return original(self, data)
 
@@ -40,7 +49,7 @@ def test_append_returns_only_after_its_fsync(
 
 
 def test_failed_write_fails_its_callers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_write(self: SegmentFiles, data: bytes) -> Position:
+    def broken_write(self: SegmentFiles, data: list[bytes]) -> Position:
         raise OSError(28, "No space left on device")
 
     async def body() -> None:
@@ -58,28 +67,85 @@ def test_failed_write_fails_its_callers(tmp_path: Path, monkeypatch: pytest.Monk
     run(body())
 
 
-def test_reader_skips_torn_and_corrupt_frames(tmp_path: Path) -> None:
-    files = SegmentFiles(tmp_path, segment_bytes=16)
+def test_a_corrupt_frame_costs_only_itself_and_is_quarantined(tmp_path: Path) -> None:
+    files = SegmentFiles(tmp_path, segment_bytes=1 << 20)
     files.recover()
-    files.write(frame(b"one") + frame(b"two"))
-    files.write(frame(b"three"))  # rotates: the first segment is now sealed
+    payloads = [b"record %d" % i for i in range(9)]
+    files.write([frame(p) for p in payloads])
     files.close()
-    first, second = files.segments()
+    (segment,) = files.segments()
+    data = bytearray(files.path(segment).read_bytes())
+    middle = data.index(b"record 4")
+    data[middle + 3] ^= 0xFF  # one flipped bit in the fifth record's payload
+    files.path(segment).write_bytes(bytes(data))
+
+    reopened = SegmentFiles(tmp_path, segment_bytes=1 << 20)
+    recovered = reopened.recover()
+    assert recovered.pending_records == 8
+    batch = reopened.read(recovered.start, recovered.durable, max_records=None)
+    assert batch.payloads == payloads[:4] + payloads[5:]
+    assert batch.quarantined == 1 and batch.corrupt == len(frame(payloads[4]))
+    (kept,) = (tmp_path / QUARANTINE).iterdir()
+    assert kept.read_bytes() == bytes(data[middle - FRAME.size : middle + len(payloads[4])])
+    assert batch.consumed == recovered.pending_bytes and batch.end == recovered.durable
+    reopened.close()
+
+
+def test_a_torn_tail_and_a_corrupt_length_are_passed_over(tmp_path: Path) -> None:
+    files = SegmentFiles(tmp_path, segment_bytes=64)
+    files.recover()
+    files.write([frame(b"one"), frame(b"two")])
+    files.write([frame(b"three" * 20)])  # does not fit: rotates, the first is now sealed
+    files.write([frame(b"four")])
+    files.close()
+    first, second, _ = files.segments()
     with open(files.path(first), "ab") as handle:
-        handle.write(frame(b"torn")[:-2])
+        handle.write(frame(b"torn")[:-2])  # what a crash mid-write leaves
     data = bytearray(files.path(second).read_bytes())
-    data[-1] ^= 0xFF  # flip a payload bit: the CRC no longer matches
+    data[len(HEADER) + 4] ^= 0x7F  # the length field: the frame points past its end
     files.path(second).write_bytes(bytes(data))
 
-    reopened = SegmentFiles(tmp_path, segment_bytes=16)
+    reopened = SegmentFiles(tmp_path, segment_bytes=64)
     recovered = reopened.recover()
     batch = reopened.read(recovered.start, recovered.durable, max_records=None)
-    assert batch.payloads == [b"one", b"two"]
-    assert batch.corrupt == len(frame(b"torn")) - 2 + len(frame(b"three"))
-    assert batch.consumed == recovered.pending_bytes and batch.end == recovered.durable
+    assert batch.payloads == [b"one", b"two", b"four"]
+    assert batch.quarantined == 2
     reopened.commit(batch.end)
     assert reopened.segments() == [recovered.durable.segment]
     reopened.close()
+
+
+def test_segments_of_an_earlier_release_are_still_read(tmp_path: Path) -> None:
+    legacy = b"".join(
+        LEGACY_FRAME.pack(len(p), zlib.crc32(p)) + p for p in (b"old one", b"old two")
+    )
+    (tmp_path / "segment-000000000001.spool").write_bytes(legacy)
+    files = SegmentFiles(tmp_path, segment_bytes=1 << 20)
+    recovered = files.recover()
+    assert recovered.pending_records == 2
+    batch = files.read(recovered.start, recovered.durable, max_records=None)
+    assert batch.payloads == [b"old one", b"old two"] and batch.corrupt == 0
+    files.close()
+
+
+def test_the_bound_holds_on_disk_within_one_record(tmp_path: Path) -> None:
+    bound = 64 * 1024
+    record = b"x" * 700
+
+    async def body() -> None:
+        spool = await AuditSpool.open(tmp_path, max_bytes=bound, segment_bytes=1 << 20)
+        # Far more than fits, all at once: one group commit would otherwise take them all.
+        results = await asyncio.gather(
+            *(spool.append(record) for _ in range(400)), return_exceptions=True
+        )
+        accepted = [r for r in results if r is None]
+        assert 0 < len(accepted) < 400
+        assert all(isinstance(r, AuditSpoolFull) for r in results if r is not None)
+        on_disk = sum(p.stat().st_size for p in tmp_path.glob("segment-*.spool"))
+        assert on_disk == spool.disk_bytes <= bound + len(frame(record))
+        await spool.close()
+
+    run(body())
 
 
 def test_a_second_process_cannot_open_a_spool_in_use(tmp_path: Path) -> None:

@@ -14,9 +14,10 @@ from prometheus_client import generate_latest
 from sqlalchemy import Engine
 
 from gateway.core.contracts import DriftSample
-from gateway.metrics import GatewayMetrics, PersistenceReadings
+from gateway.metrics import GatewayMetrics
 from gateway.persistence.audit import SpooledAuditLog
 from gateway.persistence.drift import SqlDriftSink
+from gateway.server import persistence_readings
 from store import make_engine, upgrade_database
 
 
@@ -35,17 +36,9 @@ def test_dead_lettered_records_and_dropped_samples_are_exported(
     metrics = GatewayMetrics()
 
     async def body() -> None:
-        audit = await SpooledAuditLog.open(engine, tmp_path / "spool")
+        audit = await SpooledAuditLog.open(engine, tmp_path / "spool", instance_id="one")
         drift = SqlDriftSink(engine, max_queued=1)
-        metrics.watch_persistence(
-            PersistenceReadings(
-                spool_depth=lambda: audit.spool_depth_records,
-                write_lag=lambda: audit.write_lag_s,
-                audit_dead_lettered=lambda: audit.records_refused,
-                audit_write_errors=lambda: audit.write_errors,
-                drift_dropped=lambda: drift.dropped,
-            )
-        )
+        metrics.watch_persistence(persistence_readings(audit, drift, 1 << 20))
         assert counter(metrics, "sentiment_gateway_audit_dead_lettered") == 0
         await audit.append(make_record("metrics-ok"))
         await audit.append(make_record("metrics-\x00nul"))
@@ -65,7 +58,7 @@ def test_dead_lettered_records_and_dropped_samples_are_exported(
         run(body())
     finally:
         engine.dispose()
-    dead_letter = (tmp_path / "spool" / "dead-letter.jsonl").read_text()
+    dead_letter = (tmp_path / "spool" / "one" / "dead-letter.jsonl").read_text()
     assert "metrics-\\u0000nul" in dead_letter
 
 
