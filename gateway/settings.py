@@ -3,7 +3,8 @@
 - `GatewaySettings`, `SENTIMENT_GATEWAY_*`: ports, request limits, the calls to Triton,
   TLS, drift sampling (Triton's address itself is `SENTIMENT_TRITON_*`, `config.triton`).
 - `AuditSettings`, `SENTIMENT_AUDIT_*`: the audit log's spool and database writer.
-- `ApiKeySettings`, `SENTIMENT_API_KEY_*`: how API keys are hashed and cached.
+- `ApiKeySettings`, `SENTIMENT_API_KEY_*`: how API keys are hashed, the key table's
+  refresh and its local snapshot.
 
 The database is the store's (`store.settings.DatabaseSettings`). Most gateway knobs had no
 `GATEWAY_` in their name before (`SENTIMENT_MAX_TEXT_CHARS`); those names still work for
@@ -15,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from config.base import ComponentSettings, EnvironmentSettings, renamed_from
+from config.base import ComponentSettings, Renamed, renamed_from
 from config.triton import TritonSettings
 
 
@@ -181,20 +182,52 @@ class AuditSettings(ComponentSettings):
         return self.spool_dir or self.state_dir / "audit-spool"
 
 
-class ApiKeySettings(EnvironmentSettings):
-    """How API keys are hashed and how long a lookup is trusted."""
+class ApiKeySettings(ComponentSettings):
+    """How API keys are hashed, and how the gateway keeps its in-memory key table current
+    (see `gateway.persistence.keys`)."""
 
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_API_KEY_")
+
+    # Before the key table, the interval was a per-key cache's time to live.
+    renamed = (Renamed("SENTIMENT_API_KEY_CACHE_TTL_S", ("refresh_interval_s",)),)
 
     pepper: SecretStr | None = None
     """Server-side secret mixed into API key hashes (HMAC key). Changing it invalidates all
     keys. Unset: keys are hashed with their per-key salt only."""
 
-    cache_ttl_s: float = Field(default=5.0, ge=0.0)
-    """How long a key lookup is reused before the database is asked again (revocation delay)."""
+    refresh_interval_s: float = Field(default=5.0, ge=0.0)
+    """How often the gateway reloads its key table from the database: the longest a key
+    revoked by another process (`sentiment keys revoke`) keeps working. The table is never
+    reloaded more than once a second, whatever asks (0: once a second)."""
 
     stale_ttl_s: float = Field(default=600.0, ge=0.0)
-    """While the database is unreachable, keys seen within this many seconds still work."""
+    """While the database is unreachable, the key table is trusted until it is this many
+    seconds old, counted from the last load the database answered (for a table read from
+    the snapshot at start, the load the snapshot was written after); older, every call gets
+    UNAVAILABLE. It bounds how long a revocation made during an outage goes unseen."""
+
+    snapshot_file: Path | None = None
+    """Local copy of the key table (ids, names, salts, hashes, revocations: no secret; mode
+    0600), rewritten after each reload that changed the table and at least once a minute.
+    A gateway that starts while the database is unreachable authenticates from it. Unset:
+    `<state_dir>/api-keys.snapshot.json`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_field_name(cls, values: Any) -> Any:
+        # `cache_ttl_s=` in code still sets the interval for one release, like its variable.
+        if isinstance(values, dict) and "cache_ttl_s" in values:
+            values = dict(values)
+            values["refresh_interval_s"] = values.pop("cache_ttl_s")
+        return values
+
+    @property
+    def cache_ttl_s(self) -> float:
+        """Deprecated name of `refresh_interval_s` (one release)."""
+        return self.refresh_interval_s
 
     def pepper_bytes(self) -> bytes:
         return self.pepper.get_secret_value().encode() if self.pepper else b""
+
+    def resolved_snapshot_file(self) -> Path:
+        return self.snapshot_file or self.state_dir / "api-keys.snapshot.json"
