@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup run model test test-all lint proto bench-perf bench-gateway clean
+.PHONY: help setup run model test test-all chaos lint proto bench-perf bench-gateway clean
 
 help:
 	@echo "make run    - set up, train+export a model if none is published, serve Triton + gateway"
 	@echo "make test   - set up, run the default test suite (no slow/gpu tests)"
 	@echo "make lint   - ruff, mypy, buf lint, stale generated-code check"
+	@echo "make chaos  - fault scenarios on real PostgreSQL/gateways/Triton; report in .state/chaos/report.md"
 	@echo "make bench-perf - perf_analyzer load test of the running ensemble with SST-2 sentences"
 
 # The virtual environment, rebuilt when pyproject.toml changes. torch is installed first
@@ -53,6 +54,13 @@ test: infra-tools
 
 test-all: infra-tools
 	$(BIN)/python -m pytest -m "not gpu"
+
+# The chaos suite (tests/chaos): its own PostgreSQL (initdb), gateway processes, a real
+# Triton; one table per scenario, printed and written to $(CHAOS_REPORT).
+# CHAOS_PG_OUTAGE_S shortens the PostgreSQL outage scenario (default 30 s).
+CHAOS_REPORT ?= .state/chaos/report.md
+chaos: setup
+	CHAOS_REPORT=$(CHAOS_REPORT) $(BIN)/python -m pytest tests/chaos -m chaos
 
 lint: setup
 	$(BIN)/ruff check .
