@@ -46,6 +46,9 @@ class MethodMetrics:
 class PersistenceReadings:
     """What the persistence layer exposes to metrics, each read at scrape time."""
 
+    key_table_age: Callable[[], float]
+    key_refresh_failures: Callable[[], float]
+    keys_from_snapshot: Callable[[], float]
     spool_depth: Callable[[], float]
     spool_bytes: Callable[[], float]
     spool_max_bytes: Callable[[], float]
@@ -130,6 +133,16 @@ class GatewayMetrics(MetricsEndpoint):
             "Age of the oldest audit record not yet in the database",
             registry=r,
         )
+        self.key_table_age = Gauge(
+            "sentiment_gateway_key_table_age_seconds",
+            "Seconds since the database last confirmed the API key table in use",
+            registry=r,
+        )
+        self.keys_from_snapshot = Gauge(
+            "sentiment_gateway_keys_from_snapshot",
+            "1 while keys are checked against the local snapshot (no database load yet)",
+            registry=r,
+        )
         self.persistence_counters = CallbackCounters()
         r.register(self.persistence_counters)
 
@@ -151,6 +164,13 @@ class GatewayMetrics(MetricsEndpoint):
 
     def watch_persistence(self, readings: PersistenceReadings) -> None:
         """Read the audit log's and drift sink's state and counters at scrape time."""
+        self.key_table_age.set_function(readings.key_table_age)
+        self.keys_from_snapshot.set_function(readings.keys_from_snapshot)
+        self.persistence_counters.watch(
+            "sentiment_gateway_key_refresh_failures",
+            "Loads of the API key table that failed (database unreachable, hung or refusing)",
+            readings.key_refresh_failures,
+        )
         self.audit_spool_depth.set_function(readings.spool_depth)
         self.audit_spool_bytes.set_function(readings.spool_bytes)
         self.audit_spool_max_bytes.set_function(readings.spool_max_bytes)

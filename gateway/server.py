@@ -16,7 +16,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -27,22 +27,29 @@ from api.generated.sentiment.v1 import sentiment_pb2 as pb
 from config.settings import PipelineSettings
 from gateway.core.auth import Authenticator
 from gateway.core.contracts import AuditLog, DriftSink, KeyStore
-from gateway.core.ratelimit import InFlightLimiter, TokenBucketLimiter
+from gateway.core.ratelimit import InFlightLimiter, KeyedInFlightLimiter, TokenBucketLimiter
 from gateway.core.service import PredictionService
 from gateway.core.text import TextAnalyzer
 from gateway.core.validation import Limits
 from gateway.metrics import GatewayMetrics, PersistenceReadings
-from gateway.settings import ApiKeySettings, AuditSettings, GatewaySettings
-from gateway.transport.decoding import RequestDecoder
+from gateway.settings import DRIFT_CLOSE_SECONDS, ApiKeySettings, AuditSettings, GatewaySettings
 from gateway.transport.interceptor import ErrorInterceptor
 from gateway.transport.servicer import SentimentServicer
 from gateway.upstream.triton_client import TritonClient
 from store.settings import DatabaseSettings
 
+if TYPE_CHECKING:
+    from gateway.persistence.audit import SpooledAuditLog
+    from gateway.persistence.drift import SqlDriftSink
+    from gateway.persistence.keys import ApiKeyStore
+
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SentimentService"].full_name
 HEALTH_SERVICES = ("", SERVICE_NAME)
+RECEIVE_SLACK_BYTES = 64 * 1024
+"""How far over `max_message_bytes` a message is still received, to be refused with
+field details rather than by gRPC's own size check."""
 
 
 @dataclass
@@ -66,6 +73,8 @@ async def open_persistence(
     drift_sample_rate: float,
 ) -> Persistence:
     """Database (migrated to head), durable audit log, key store and drift sink."""
+    from sqlalchemy.exc import OperationalError
+
     from gateway.persistence.audit import SpooledAuditLog
     from gateway.persistence.drift import SqlDriftSink, should_sample
     from gateway.persistence.keys import ApiKeyStore
@@ -73,10 +82,18 @@ async def open_persistence(
     from store.migrate import upgrade_database
 
     engine = make_engine(database.resolved_url())
-    await asyncio.to_thread(upgrade_database, engine)
+    try:
+        await asyncio.to_thread(upgrade_database, engine)
+    except OperationalError as error:
+        # Serve anyway: calls are spooled, keys come from the last snapshot, and the
+        # writer retries until the database (migrated by whoever reaches it) is back.
+        log.warning("database unreachable at start (%s): serving from the spool", error.orig)
     audit = await SpooledAuditLog.open(
         engine,
         audit_settings.resolved_spool_dir(),
+        instance_id=audit_settings.resolved_instance_id(),
+        lease_ttl_s=audit_settings.lease_ttl_s,
+        recovery_interval_s=audit_settings.recovery_interval_s,
         max_bytes=audit_settings.spool_max_bytes,
         segment_bytes=audit_settings.segment_bytes,
         resume_ratio=audit_settings.spool_resume_ratio,
@@ -89,14 +106,17 @@ async def open_persistence(
     keys = ApiKeyStore(
         engine,
         pepper=api_keys.pepper_bytes(),
-        cache_ttl_s=api_keys.cache_ttl_s,
+        refresh_interval_s=api_keys.refresh_interval_s,
         stale_ttl_s=api_keys.stale_ttl_s,
+        snapshot_file=api_keys.resolved_snapshot_file(),
     )
+    await keys.start()  # the database, or the last snapshot when it is unreachable
     drift = SqlDriftSink(engine)
 
     async def close() -> None:
-        await drift.close()
-        if not await audit.close():
+        await keys.close()
+        await drift.close(DRIFT_CLOSE_SECONDS)
+        if not await audit.close(audit_settings.close_timeout_s):
             log.warning("audit spool not fully flushed; it is replayed on the next start")
         engine.dispose()
 
@@ -106,32 +126,44 @@ async def open_persistence(
         drift=drift,
         should_sample=lambda request_id: should_sample(request_id, drift_sample_rate),
         close=close,
-        readings=PersistenceReadings(
-            spool_depth=lambda: audit.spool_depth_records,
-            write_lag=lambda: audit.write_lag_s,
-            audit_dead_lettered=lambda: audit.records_refused,
-            audit_write_errors=lambda: audit.write_errors,
-            drift_dropped=lambda: drift.dropped,
-        ),
+        readings=persistence_readings(audit, drift, keys, audit_settings.spool_max_bytes),
     )
 
 
-def sentiment_handler(servicer: SentimentServicer, max_bytes: int) -> grpc.GenericRpcHandler:
-    """SentimentService's handlers with our own request decoders (see gateway.core.validation)."""
+def persistence_readings(
+    audit: SpooledAuditLog, drift: SqlDriftSink, keys: ApiKeyStore, spool_max_bytes: int
+) -> PersistenceReadings:
+    """The audit log's, drift sink's and key store's state and counters, as the metrics
+    read them."""
+    return PersistenceReadings(
+        key_table_age=lambda: keys.table_age_s,
+        key_refresh_failures=lambda: keys.refresh_failures,
+        keys_from_snapshot=lambda: float(keys.from_snapshot),
+        spool_depth=lambda: audit.spool_depth_records,
+        spool_bytes=lambda: audit.spool_depth_bytes,
+        spool_max_bytes=lambda: spool_max_bytes,
+        write_lag=lambda: audit.write_lag_s,
+        audit_dead_lettered=lambda: audit.records_refused,
+        audit_quarantined=lambda: audit.records_quarantined,
+        audit_write_errors=lambda: audit.write_errors,
+        audit_file_errors=lambda: audit.file_errors,
+        audit_orphan_records=lambda: audit.orphan_records,
+        drift_dropped=lambda: drift.dropped,
+    )
+
+
+def sentiment_handler(servicer: SentimentServicer) -> grpc.GenericRpcHandler:
+    """SentimentService's handlers; they get request bytes (the servicer decodes them once
+    the caller is authenticated: see gateway.core.service)."""
     handlers = {
         "Predict": grpc.unary_unary_rpc_method_handler(
-            servicer.Predict,
-            request_deserializer=RequestDecoder(pb.PredictRequest, max_bytes),
-            response_serializer=pb.PredictResponse.SerializeToString,
+            servicer.Predict, response_serializer=pb.PredictResponse.SerializeToString
         ),
         "PredictBatch": grpc.unary_unary_rpc_method_handler(
-            servicer.PredictBatch,
-            request_deserializer=RequestDecoder(pb.PredictBatchRequest, max_bytes),
-            response_serializer=pb.PredictBatchResponse.SerializeToString,
+            servicer.PredictBatch, response_serializer=pb.PredictBatchResponse.SerializeToString
         ),
         "PredictStream": grpc.stream_stream_rpc_method_handler(
             servicer.PredictStream,
-            request_deserializer=RequestDecoder(pb.PredictStreamRequest, max_bytes),
             response_serializer=pb.PredictStreamResponse.SerializeToString,
         ),
     }
@@ -186,7 +218,11 @@ class GatewayServer:
             analyzer=self.analyzer,
             authenticator=Authenticator(p.keys),
             rate_limiter=TokenBucketLimiter(s.rate_limit_per_second, s.rate_limit_burst),
+            refusal_limiter=TokenBucketLimiter(
+                s.refusals_per_second_per_peer, s.refusal_burst_per_peer
+            ),
             in_flight=InFlightLimiter(s.max_in_flight, self.metrics.in_flight.set),
+            key_in_flight=KeyedInFlightLimiter(s.max_in_flight_per_key),
             triton=self.triton,
             audit=p.audit,
             drift=p.drift,
@@ -199,13 +235,14 @@ class GatewayServer:
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor(self.metrics)],
             options=[
-                # Our decoder answers oversized messages with details; this is the backstop.
-                ("grpc.max_receive_message_length", 4 * s.max_message_bytes),
+                # Our decoder answers a message over the limit with details; gRPC itself
+                # refuses (and never buffers) one more than a little over it.
+                ("grpc.max_receive_message_length", s.max_message_bytes + RECEIVE_SLACK_BYTES),
                 ("grpc.max_send_message_length", 4 * s.max_message_bytes),
             ],
         )
-        servicer = SentimentServicer(self.service)
-        self.server.add_generic_rpc_handlers((sentiment_handler(servicer, s.max_message_bytes),))
+        servicer = SentimentServicer(self.service, s.max_message_bytes)
+        self.server.add_generic_rpc_handlers((sentiment_handler(servicer),))
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if s.reflection:

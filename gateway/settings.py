@@ -14,6 +14,8 @@ one release, with a warning. A missing or invalid value stops start-up with a
 
 from __future__ import annotations
 
+import secrets
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -83,6 +85,17 @@ class GatewaySettings(ComponentSettings):
     max_in_flight: int = Field(default=128, ge=1)
     """Requests processed at once; more are shed with RESOURCE_EXHAUSTED."""
 
+    max_in_flight_per_key: int = Field(default=64, ge=1)
+    """Requests processed at once for one API key: one caller cannot take every slot."""
+
+    refusals_per_second_per_peer: float = Field(default=5.0, gt=0)
+    """Failed authentications a network peer (host) may cause per second on average;
+    beyond it they are answered RESOURCE_EXHAUSTED with RetryInfo (back off), not
+    UNAUTHENTICATED. Valid keys from the same address are not affected."""
+
+    refusal_burst_per_peer: int = Field(default=20, ge=1)
+    """Failed authentications a peer may cause at once."""
+
     default_timeout_seconds: float = Field(default=10.0, gt=0)
     """Deadline used when a caller sends none."""
 
@@ -150,7 +163,25 @@ class AuditSettings(ComponentSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_AUDIT_")
 
     spool_dir: Path | None = None
-    """Write-ahead spool folder of the audit log. Unset: `<state_dir>/audit-spool`."""
+    """Root of the audit log's write-ahead spools, shared by every gateway instance (EFS on
+    ECS, a named volume in compose). Each instance writes its own subfolder, named by
+    `instance_id`, under a lease; a gateway drains the subfolders of instances that are
+    gone. Unset: `<state_dir>/audit-spool`."""
+
+    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    """This gateway's spool subfolder. Unset: `<hostname>-<8 random hex>`, new at each start
+    (the previous start's folder is drained as an orphan once its lease has expired)."""
+
+    lease_ttl_s: float = Field(default=30.0, gt=0.0)
+    """A spool subfolder whose lease was not renewed for this long belongs to a gateway
+    that is gone: another gateway claims it and drains it into the database."""
+
+    recovery_interval_s: float = Field(default=5.0, gt=0.0)
+    """How often a gateway renews its lease and looks for orphaned spool subfolders."""
+
+    close_timeout_s: float = Field(default=10.0, ge=0.0)
+    """On stop, how long the audit log may take to flush its spool into the database (what
+    is left stays in the spool, drained by the next owner)."""
 
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     """Bound on audit bytes spooled but not yet in the database; beyond it the gateway is
@@ -178,8 +209,22 @@ class AuditSettings(ComponentSettings):
     store_text: bool = True
     """Store request texts in audit records; False keeps only their SHA-256 hashes."""
 
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> AuditSettings:
+        # Acknowledgements stop half a ttl after the last renewal (the lease's fencing).
+        if self.recovery_interval_s * 3 > self.lease_ttl_s:
+            raise ValueError(
+                f"{self.variable_as_set('recovery_interval_s')} must be at most a third of "
+                f"{self.variable_as_set('lease_ttl_s')}"
+            )
+        return self
+
     def resolved_spool_dir(self) -> Path:
+        """The spool root (instances write subfolders of it)."""
         return self.spool_dir or self.state_dir / "audit-spool"
+
+    def resolved_instance_id(self) -> str:
+        return self.instance_id or f"{socket.gethostname()}-{secrets.token_hex(4)}"
 
 
 class ApiKeySettings(ComponentSettings):
@@ -231,3 +276,14 @@ class ApiKeySettings(ComponentSettings):
 
     def resolved_snapshot_file(self) -> Path:
         return self.snapshot_file or self.state_dir / "api-keys.snapshot.json"
+
+
+DRIFT_CLOSE_SECONDS = 5.0
+"""On stop, how long queued drift samples may take to reach the database."""
+
+
+def stop_budget_seconds(gateway: GatewaySettings, audit: AuditSettings) -> float:
+    """Longest a graceful stop takes: drain in-flight calls, store queued drift samples,
+    flush the audit spool. A supervisor's stop timeout (ECS `stopTimeout`, compose's
+    `stop_grace_period`) must exceed it, or SIGKILL cuts the flush short."""
+    return gateway.drain_seconds + DRIFT_CLOSE_SECONDS + audit.close_timeout_s

@@ -82,6 +82,10 @@ class AuditRow(Base):
     predictions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     model_name: Mapped[str | None] = mapped_column(String(128))
     model_version: Mapped[str | None] = mapped_column(String(64))
+    peer: Mapped[str | None] = mapped_column(Text)
+    """The caller's network address as gRPC reports it (`ipv4:10.0.0.7:51234`)."""
+    request_bytes: Mapped[int | None] = mapped_column(Integer)
+    """Size of the request message as received (a stream: of the message)."""
     stored_at: Mapped[datetime] = mapped_column(server_default=func.now())
     """When the background writer inserted it: `stored_at - completed_at` is the write lag."""
 

@@ -76,6 +76,11 @@ class AuditRecord:
     """The texts, or None when the gateway is configured to store hashes only."""
     text_sha256: list[str]
     predictions: list[Prediction] = field(default_factory=list)
+    peer: str | None = None
+    """The caller's network address (gRPC's `ipv4:host:port` form)."""
+    request_bytes: int | None = None
+    """Size of the request message: what a refusal before authentication keeps instead of
+    the texts."""
 
     @property
     def latency_ms(self) -> float:

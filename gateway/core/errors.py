@@ -127,12 +127,24 @@ class Overloaded(GatewayError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "overloaded"
 
-    def __init__(self, retry_after: float = 0.1) -> None:
-        super().__init__("server overloaded; retry later")
+    def __init__(
+        self, retry_after: float = 0.1, message: str = "server overloaded; retry later"
+    ) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
     def details(self) -> list[Message]:
         return [_retry_info(self.retry_after)]
+
+
+class ModelOverloaded(Overloaded):
+    """Triton refused the call (its queue is full or the call waited too long in it): not
+    retried upstream; the caller gets RESOURCE_EXHAUSTED with RetryInfo and decides."""
+
+    reason = "model_overloaded"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after, "model server overloaded; retry later")
 
 
 class Unavailable(GatewayError):

@@ -1,9 +1,14 @@
-"""The core of the gateway: validation -> auth -> rate limit -> Triton -> audit -> drift.
+"""The core of the gateway: auth -> decode -> rate limit -> validation -> Triton -> audit.
 
-Transport-free: the servicer hands in a `RawRequest` (or the `UndecodableRequest` the
-decoder made of bad bytes) and the call's metadata and deadline, and gets predictions
-back or a GatewayError. Every request, refused ones included, is appended to the audit
-log; a successful one only returns once its record is durable.
+Transport-free: the servicer hands in the request's bytes with their decoder (an
+`EncodedRequest`) and the call's metadata, peer and deadline, and gets predictions back
+or a GatewayError. The caller is authenticated from metadata alone before anything else
+is done with the request: a caller without a valid key costs a key-table look-up and a
+small audit record (peer, method, size, reason; no texts), and a peer that keeps failing
+is told to back off (RESOURCE_EXHAUSTED with RetryInfo). Texts are decoded, counted
+against the key's rate and only then tokenized (off the event loop when they are long).
+Every request, refused ones included, is appended to the audit log; a successful one only
+returns once its record is durable.
 """
 
 from __future__ import annotations
@@ -31,8 +36,15 @@ from gateway.core.contracts import (
     PersistenceUnavailable,
     Prediction,
 )
-from gateway.core.errors import DatabaseUnavailable, GatewayError, InternalError
-from gateway.core.ratelimit import InFlightLimiter, TokenBucketLimiter
+from gateway.core.errors import (
+    AuthenticationError,
+    DatabaseUnavailable,
+    GatewayError,
+    InternalError,
+    PermissionDeniedError,
+    RateLimited,
+)
+from gateway.core.ratelimit import InFlightLimiter, KeyedInFlightLimiter, TokenBucketLimiter
 from gateway.core.text import TextAnalyzer
 from gateway.core.validation import (
     REQUEST_ID,
@@ -46,14 +58,38 @@ from gateway.core.validation import (
 log = logging.getLogger(__name__)
 
 
+REQUEST_ID_METADATA = "x-request-id"
+"""Metadata naming the call's request id before its message is decoded (the only id a
+refusal before authentication can record)."""
+
+OFFLOAD_CHARS = 4096
+"""Requests with more text than this are tokenized on a worker thread, so a long batch
+does not hold the event loop (and every other caller) while the tokenizer runs."""
+
+
 @dataclass(frozen=True)
 class CallInfo:
-    """What the transport knows about a call: its method, metadata and time left."""
+    """What the transport knows about a call: its method, metadata, peer and time left."""
 
     method: str
     metadata: Mapping[str, str]
     deadline: float | None
     """The caller's deadline as a time.monotonic() value; None when it set none."""
+    peer: str = ""
+    """The caller's address as gRPC reports it (`ipv4:10.0.0.7:51234`)."""
+
+    @property
+    def peer_host(self) -> str:
+        """The peer without its port: what refusals before authentication are limited by."""
+        return self.peer.rpartition(":")[0] or self.peer
+
+
+@dataclass(frozen=True)
+class EncodedRequest:
+    """A request message as received: decoded only once its caller is authenticated."""
+
+    size: int
+    decode: Callable[[], RawRequest | UndecodableRequest]
 
 
 @dataclass
@@ -63,6 +99,7 @@ class Attempt:
     call: CallInfo
     request_id: str
     texts: list[str]
+    request_bytes: int | None = None
     caller: Caller | None = None
     """Set once the API key is verified."""
     received: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -86,6 +123,8 @@ class Attempt:
             texts=list(self.texts),
             text_sha256=[hashlib.sha256(t.encode()).hexdigest() for t in self.texts],
             predictions=list(predictions),
+            peer=self.call.peer or None,
+            request_bytes=self.request_bytes,
         )
 
 
@@ -106,7 +145,10 @@ class PredictionService:
     analyzer: TextAnalyzer
     authenticator: Authenticator
     rate_limiter: TokenBucketLimiter
+    refusal_limiter: TokenBucketLimiter
+    """Failed authentications per peer host."""
     in_flight: InFlightLimiter
+    key_in_flight: KeyedInFlightLimiter
     triton: InferenceBackend
     audit: AuditLog
     drift: DriftSink
@@ -119,21 +161,30 @@ class PredictionService:
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def predict(
-        self, raw: RawRequest | UndecodableRequest, call: CallInfo
+        self, encoded: EncodedRequest, call: CallInfo, caller: Caller | None = None
     ) -> PredictionResult:
-        """Serve one request or raise the GatewayError the client should see."""
-        attempt = Attempt(call, _request_id(raw), raw.texts if isinstance(raw, RawRequest) else [])
+        """Serve one request or raise the GatewayError the client should see.
+
+        `caller`: the stream's caller, authenticated when the stream opened.
+        """
+        attempt = Attempt(call, _metadata_request_id(call), [], request_bytes=encoded.size)
         deadline = call.deadline or time.monotonic() + self.default_timeout
         current_call.set(f"request {attempt.request_id} audit {attempt.audit_id}")
         try:
             with self.in_flight.slot():
-                if isinstance(raw, UndecodableRequest):
-                    raise raw.error
-                request = validate_request(raw, self.limits, self.analyzer, attempt.request_id)
-                attempt.caller = await self.authenticator.authenticate(call.metadata)
-                self.rate_limiter.acquire(attempt.caller.key_id, len(request.texts))
-                result = await self._infer(request, deadline, attempt.audit_id)
-                await self._audit(attempt.record("OK", predictions=result.predictions))
+                attempt.caller = caller or await self.authenticate(call)
+                with self.key_in_flight.slot(attempt.caller.key_id):
+                    raw = encoded.decode()
+                    if isinstance(raw, UndecodableRequest):
+                        raise raw.error
+                    attempt.texts = raw.texts
+                    if REQUEST_ID.fullmatch(raw.request_id):
+                        attempt.request_id = raw.request_id
+                        current_call.set(f"request {attempt.request_id} audit {attempt.audit_id}")
+                    self.rate_limiter.acquire(attempt.caller.key_id, max(len(raw.texts), 1))
+                    request = await self._validate(raw, attempt.request_id)
+                    result = await self._infer(request, deadline, attempt.audit_id)
+                    await self._audit(attempt.record("OK", predictions=result.predictions))
         except GatewayError as error:
             error.audit_id = attempt.audit_id
             await self._audit_refusal(attempt.record(error.code.name, error.message))
@@ -156,21 +207,43 @@ class PredictionService:
         self._sample(request, result)
         return result
 
+    async def authenticate(self, call: CallInfo) -> Caller:
+        """The call's caller from its metadata. A peer past its budget of failed
+        authentications gets RateLimited (RESOURCE_EXHAUSTED with RetryInfo: back off)
+        instead; a valid key from the same address is never refused for it."""
+        try:
+            return await self.authenticator.authenticate(call.metadata)
+        except (AuthenticationError, PermissionDeniedError) as error:
+            try:
+                self.refusal_limiter.acquire(call.peer_host)
+            except RateLimited as limited:
+                raise limited from error
+            raise
+
+    async def _validate(self, raw: RawRequest, request_id: str) -> ValidRequest:
+        if sum(len(text) for text in raw.texts) <= OFFLOAD_CHARS:
+            return validate_request(raw, self.limits, self.analyzer, request_id)
+        return await asyncio.to_thread(
+            validate_request, raw, self.limits, self.analyzer, request_id
+        )
+
     async def predict_stream(
-        self, requests: AsyncIterator[RawRequest | UndecodableRequest], call: CallInfo
+        self, requests: AsyncIterator[EncodedRequest], call: CallInfo
     ) -> AsyncIterator[PredictionResult]:
-        """Serve a stream: up to `stream_window` messages at once, answers in order.
+        """Serve a stream: authenticated when it opens, before any message is read; then up
+        to `stream_window` messages at once, answers in order.
 
         Reading runs in its own task so a client that waits for each answer before sending
         the next message is served too. The first error ends the stream.
         """
+        caller = await self._open_stream(call)
         queue: asyncio.Queue[asyncio.Task[PredictionResult] | BaseException | None]
         queue = asyncio.Queue(self.stream_window)
 
         async def read() -> None:
             try:
-                async for raw in requests:
-                    await queue.put(asyncio.create_task(self.predict(raw, call)))
+                async for encoded in requests:
+                    await queue.put(asyncio.create_task(self.predict(encoded, call, caller)))
             except Exception as err:
                 await queue.put(err)
             else:
@@ -188,6 +261,15 @@ class PredictionService:
                 leftover = queue.get_nowait()
                 if isinstance(leftover, asyncio.Task):
                     leftover.cancel()
+
+    async def _open_stream(self, call: CallInfo) -> Caller:
+        attempt = Attempt(call, _metadata_request_id(call), [])
+        try:
+            return await self.authenticate(call)
+        except GatewayError as error:
+            error.audit_id = attempt.audit_id
+            await self._audit_refusal(attempt.record(error.code.name, error.message))
+            raise
 
     async def close(self) -> None:
         """Wait for pending drift writes."""
@@ -251,7 +333,8 @@ class PredictionService:
             log.exception("drift samples for %s were not stored", samples[0].request_id)
 
 
-def _request_id(raw: RawRequest | UndecodableRequest) -> str:
-    if isinstance(raw, RawRequest) and REQUEST_ID.fullmatch(raw.request_id):
-        return raw.request_id
-    return uuid.uuid4().hex
+def _metadata_request_id(call: CallInfo) -> str:
+    """The request id of `x-request-id` metadata when valid, else a new one (replaced by
+    the message's own once it is decoded)."""
+    sent = call.metadata.get(REQUEST_ID_METADATA, "")
+    return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex

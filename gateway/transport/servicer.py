@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import grpc
 
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
-from gateway.core.service import CallInfo, PredictionResult, PredictionService
+from gateway.core.service import CallInfo, EncodedRequest, PredictionResult, PredictionService
 from gateway.core.validation import RawRequest, UndecodableRequest
+from gateway.transport.decoding import RequestDecoder
 
 SingleRequest = pb.PredictRequest | pb.PredictStreamRequest
 
@@ -29,6 +31,7 @@ def call_info(context: grpc.aio.ServicerContext, method: str) -> CallInfo:
             if isinstance(value, str)
         },
         deadline=None if remaining is None else time.monotonic() + remaining,
+        peer=context.peer() or "",
     )
 
 
@@ -46,6 +49,15 @@ def raw_batch(
     return RawRequest(list(request.texts), request.request_id, request.model, batch=True)
 
 
+def encoded(
+    data: bytes,
+    decoder: RequestDecoder[Any],
+    convert: Callable[[Any], RawRequest | UndecodableRequest],
+) -> EncodedRequest:
+    """`data` with the way to decode it, for the core to call once the caller is known."""
+    return EncodedRequest(len(data), lambda: convert(decoder(data)))
+
+
 def prediction(result: PredictionResult, index: int) -> pb.Prediction:
     p = result.predictions[index]
     return pb.Prediction(label=p.label, score=p.score, probabilities=p.probabilities)
@@ -57,18 +69,22 @@ def model_info(result: PredictionResult) -> pb.ModelInfo:
 
 
 class SentimentServicer:
-    """SentimentService methods (registered by gateway.server with our request decoders).
+    """SentimentService methods, registered by gateway.server to receive request bytes.
 
-    The decoder hands in an UndecodableRequest for bytes it could not accept.
+    Messages are decoded by the core, through `RequestDecoder`, only after the caller is
+    authenticated: bytes it cannot accept become an UndecodableRequest the core refuses.
     """
 
-    def __init__(self, service: PredictionService) -> None:
+    def __init__(self, service: PredictionService, max_bytes: int) -> None:
         self._service = service
+        self._single = RequestDecoder(pb.PredictRequest, max_bytes)
+        self._batch = RequestDecoder(pb.PredictBatchRequest, max_bytes)
+        self._stream = RequestDecoder(pb.PredictStreamRequest, max_bytes)
 
-    async def Predict(
-        self, request: pb.PredictRequest | UndecodableRequest, context: grpc.aio.ServicerContext
-    ) -> pb.PredictResponse:
-        result = await self._service.predict(raw_single(request), call_info(context, "Predict"))
+    async def Predict(self, data: bytes, context: grpc.aio.ServicerContext) -> pb.PredictResponse:
+        result = await self._service.predict(
+            encoded(data, self._single, raw_single), call_info(context, "Predict")
+        )
         context.set_trailing_metadata(((AUDIT_ID_TRAILER, result.audit_id),))
         return pb.PredictResponse(
             request_id=result.request_id,
@@ -78,12 +94,11 @@ class SentimentServicer:
         )
 
     async def PredictBatch(
-        self,
-        request: pb.PredictBatchRequest | UndecodableRequest,
-        context: grpc.aio.ServicerContext,
+        self, data: bytes, context: grpc.aio.ServicerContext
     ) -> pb.PredictBatchResponse:
-        call = call_info(context, "PredictBatch")
-        result = await self._service.predict(raw_batch(request), call)
+        result = await self._service.predict(
+            encoded(data, self._batch, raw_batch), call_info(context, "PredictBatch")
+        )
         predictions = [prediction(result, i) for i in range(len(result.predictions))]
         context.set_trailing_metadata(((AUDIT_ID_TRAILER, result.audit_id),))
         return pb.PredictBatchResponse(
@@ -94,11 +109,9 @@ class SentimentServicer:
         )
 
     async def PredictStream(
-        self,
-        request_iterator: AsyncIterator[pb.PredictStreamRequest | UndecodableRequest],
-        context: grpc.aio.ServicerContext,
+        self, request_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.PredictStreamResponse]:
-        requests = (raw_single(r) async for r in request_iterator)
+        requests = (encoded(data, self._stream, raw_single) async for data in request_iterator)
         async for result in self._service.predict_stream(
             requests, call_info(context, "PredictStream")
         ):

@@ -103,10 +103,13 @@ def test_a_request_id_retried_after_refusals_keeps_every_attempt(
 ) -> None:
     gateway, key = live
     refused = []
+    request_id = (("x-request-id", "retry-1"),)  # what names a call refused before decoding
     for text, metadata in (("", auth(key)), ("a fine film", auth("snt_000000000000_" + "x" * 43))):
         with pytest.raises(grpc.RpcError) as caught:
             gateway.stub.Predict(
-                pb.PredictRequest(text=text, request_id="retry-1"), metadata=metadata, timeout=10
+                pb.PredictRequest(text=text, request_id="retry-1"),
+                metadata=metadata + request_id,
+                timeout=10,
             )
         refused.append(trailer(caught.value)["x-audit-id"])
     answer, call = gateway.stub.Predict.with_call(
@@ -119,6 +122,13 @@ def test_a_request_id_retried_after_refusals_keeps_every_attempt(
     assert [by_id[i].status for i in refused] == ["INVALID_ARGUMENT", "UNAUTHENTICATED"]
     assert by_id[answer.audit_id].status == "OK"
     assert by_id[answer.audit_id].predictions[0]["label"] == answer.prediction.label
+    # Refused before authentication: who sent how much, not what (the texts are unread).
+    unauthenticated = by_id[refused[1]]
+    assert unauthenticated.texts == [] and unauthenticated.key_id is None
+    assert unauthenticated.peer and unauthenticated.peer.startswith("ipv")
+    assert unauthenticated.request_bytes == len(
+        pb.PredictRequest(text="a fine film", request_id="retry-1").SerializeToString()
+    )
 
 
 def test_sentiment_predict_command(live: tuple[RunningGateway, str], tiny_run: Any) -> None:

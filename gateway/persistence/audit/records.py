@@ -42,6 +42,8 @@ def encode_record(record: AuditRecord) -> bytes:
         "texts": record.texts,
         "text_sha256": record.text_sha256,
         "predictions": [_prediction(p) for p in record.predictions],
+        "peer": record.peer,
+        "request_bytes": record.request_bytes,
     }
     return _ENCODER.encode(payload).encode("utf-8", "surrogatepass")
 
@@ -75,6 +77,8 @@ def to_row(record: AuditRecord) -> dict[str, Any]:
         "predictions": [_prediction(p) for p in record.predictions],
         "model_name": first.model_name if first else None,
         "model_version": first.model_version if first else None,
+        "peer": record.peer,
+        "request_bytes": record.request_bytes,
     }
 
 
@@ -95,5 +99,7 @@ def row_to_json(row: AuditRow) -> dict[str, Any]:
         "predictions": row.predictions,
         "model_name": row.model_name,
         "model_version": row.model_version,
+        "peer": row.peer,
+        "request_bytes": row.request_bytes,
         "stored_at": as_utc(row.stored_at).isoformat(),
     }

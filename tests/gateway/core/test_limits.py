@@ -125,6 +125,8 @@ def test_rejections_are_counted_by_reason(gateway: RunningGateway, api_key: str)
 def test_deadline_is_propagated_to_triton(start_gateway: Any, black_hole: BlackHole) -> None:
     gateway: RunningGateway = start_gateway(black_hole.url, default_timeout_seconds=30)
     key = gateway.create_key("deadline")
+    with pytest.raises(grpc.RpcError):  # refused after authentication: the key is known now
+        gateway.stub.Predict(pb.PredictRequest(text=""), metadata=auth(key), timeout=10)
     started = time.monotonic()
     with pytest.raises(grpc.RpcError) as caught:
         gateway.stub.Predict(

@@ -17,6 +17,7 @@ from gateway.core.contracts import DriftSample
 from gateway.metrics import GatewayMetrics
 from gateway.persistence.audit import SpooledAuditLog
 from gateway.persistence.drift import SqlDriftSink
+from gateway.persistence.keys import ApiKeyStore
 from gateway.server import persistence_readings
 from store import make_engine, upgrade_database
 
@@ -38,7 +39,8 @@ def test_dead_lettered_records_and_dropped_samples_are_exported(
     async def body() -> None:
         audit = await SpooledAuditLog.open(engine, tmp_path / "spool", instance_id="one")
         drift = SqlDriftSink(engine, max_queued=1)
-        metrics.watch_persistence(persistence_readings(audit, drift, 1 << 20))
+        keys = ApiKeyStore(engine)
+        metrics.watch_persistence(persistence_readings(audit, drift, keys, 1 << 20))
         assert counter(metrics, "sentiment_gateway_audit_dead_lettered") == 0
         await audit.append(make_record("metrics-ok"))
         await audit.append(make_record("metrics-\x00nul"))

@@ -1,0 +1,124 @@
+"""What a caller without a valid key can make the gateway do, through a real gateway:
+authentication comes before the request is decoded or tokenized, repeated failures from
+one address are told to back off, one key cannot hold every slot, and a stream is
+authenticated when it opens."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from client.sdk import error_details
+from store import AuditRow, make_engine
+from tests.gateway.conftest import BlackHole, RunningGateway, auth
+
+WRONG_KEY = auth("snt_000000000000_" + "x" * 43)
+REQUEST = pb.PredictRequest(text="a good movie")
+
+
+def raw_predict(gateway: RunningGateway, data: bytes, metadata: Any) -> grpc.RpcError:
+    """Send `data` as a Predict message, unparsed: what an attacker's bytes look like."""
+    with grpc.insecure_channel(gateway.target) as channel:
+        call = channel.unary_unary(
+            "/sentiment.v1.SentimentService/Predict",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            call(data, metadata=metadata, timeout=10)
+    return caught.value
+
+
+def stored_rows(gateway: RunningGateway) -> list[AuditRow]:
+    assert gateway.run(gateway.server.persistence.audit.drained(10))  # type: ignore[attr-defined]
+    engine = make_engine(gateway.database.resolved_url())
+    with Session(engine) as session:
+        rows = list(session.scalars(select(AuditRow)))
+    engine.dispose()
+    return rows
+
+
+def test_bytes_of_an_unauthenticated_caller_are_never_decoded(start_gateway: Any) -> None:
+    gateway: RunningGateway = start_gateway()
+    key = gateway.create_key("abuse-decode")
+    garbage = b"\xff\x01not a protobuf message" * 100
+    # With a valid key the bytes are read and refused for what they are...
+    assert raw_predict(gateway, garbage, auth(key)).code() == grpc.StatusCode.INVALID_ARGUMENT
+    # ...without one, they are never looked at: the key is what is refused.
+    assert raw_predict(gateway, garbage, WRONG_KEY).code() == grpc.StatusCode.UNAUTHENTICATED
+    texts = [f"secret words {i} " * 4 for i in range(40)]  # within the 4 KiB message limit
+    batch = pb.PredictBatchRequest(texts=texts, request_id="flood-1").SerializeToString()
+    with grpc.insecure_channel(gateway.target) as channel:
+        call = channel.unary_unary("/sentiment.v1.SentimentService/PredictBatch")
+        with pytest.raises(grpc.RpcError) as caught:
+            call(batch, metadata=(*WRONG_KEY, ("x-request-id", "flood-1")), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    (row,) = [r for r in stored_rows(gateway) if r.request_id == "flood-1"]
+    assert row.texts == [] and row.text_sha256 == [] and row.request_bytes == len(batch)
+    assert row.status == "UNAUTHENTICATED" and row.peer
+
+
+def test_repeated_failures_from_one_address_are_told_to_back_off(start_gateway: Any) -> None:
+    gateway: RunningGateway = start_gateway(
+        refusal_burst_per_peer=3, refusals_per_second_per_peer=0.01
+    )
+    key = gateway.create_key("abuse-peer")
+    codes = []
+    for _ in range(5):
+        with pytest.raises(grpc.RpcError) as caught:
+            gateway.stub.Predict(pb.PredictRequest(text="hi"), metadata=WRONG_KEY, timeout=10)
+        codes.append(caught.value.code())
+    assert codes[:3] == [grpc.StatusCode.UNAUTHENTICATED] * 3
+    assert codes[3:] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
+    assert error_details(caught.value).retry_after is not None
+    # The same address with a valid key is served (here: refused only for its empty text).
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.stub.Predict(pb.PredictRequest(text=""), metadata=auth(key), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len([r for r in stored_rows(gateway) if r.key_id is None]) == 5  # all audited
+
+
+def test_one_key_cannot_take_every_slot(start_gateway: Any, black_hole: BlackHole) -> None:
+    gateway: RunningGateway = start_gateway(black_hole.url, max_in_flight_per_key=2)
+    greedy, other = gateway.create_key("greedy"), gateway.create_key("other")
+    # Warm the key table so the hanging calls below are in Triton, not in authentication.
+    for key in (greedy, other):
+        with pytest.raises(grpc.RpcError):
+            gateway.stub.Predict(pb.PredictRequest(text=""), metadata=auth(key), timeout=10)
+    hanging = [
+        gateway.stub.Predict.future(REQUEST, metadata=auth(greedy), timeout=3) for _ in range(2)
+    ]
+    threading.Event().wait(0.5)
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.stub.Predict(REQUEST, metadata=auth(greedy), timeout=3)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "API key" in (caught.value.details() or "")
+    with pytest.raises(grpc.RpcError) as caught:  # another key still gets through to Triton
+        gateway.stub.Predict(REQUEST, metadata=auth(other), timeout=1)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    for call in hanging:
+        with pytest.raises(grpc.RpcError):
+            call.result()
+
+
+def test_a_stream_is_refused_when_it_opens(start_gateway: Any) -> None:
+    gateway: RunningGateway = start_gateway()
+    never = threading.Event()
+
+    def silent() -> Any:  # a client that opens a stream and never sends a message
+        never.wait(10)
+        yield from ()
+
+    responses = gateway.stub.PredictStream(silent(), metadata=WRONG_KEY, timeout=5)
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            next(iter(responses))
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        never.set()
