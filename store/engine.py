@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for `url`: SQLite files get WAL and full fsync, PostgreSQL a connect timeout.
+    """An engine for `url`: SQLite files get WAL and full fsync, PostgreSQL short timeouts.
 
     A SQLite file's parent folder is created. Connections are pinged on checkout so that
     a restarted PostgreSQL is picked up without errors after the first failed write.
@@ -26,7 +26,17 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         return engine
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
-        connect_args["connect_timeout"] = 5
+        # Fail fast on a database that is down or unreachable, and notice a connection
+        # whose server went silent (TCP keepalives, unacknowledged writes) within seconds
+        # rather than the kernel's minutes: the audit writer and key reloads then retry.
+        connect_args.update(
+            connect_timeout=3,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            tcp_user_timeout=5000,
+        )
     return create_engine(
         parsed,
         pool_pre_ping=True,

@@ -1,7 +1,7 @@
 """API-key authentication from `authorization: Bearer <key>` metadata.
 
-Keys are looked up in the KeyStore, which stores them hashed, compares in constant time
-and caches recent lookups (`SENTIMENT_API_KEY_CACHE_TTL_S`).
+Keys are checked by the KeyStore, which stores them hashed, compares in constant time and
+holds the key table in memory, reloaded every `SENTIMENT_API_KEY_REFRESH_INTERVAL_S`.
 """
 
 from __future__ import annotations

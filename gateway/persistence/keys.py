@@ -131,13 +131,12 @@ class ApiKeyStore:
         min_reload_interval_s: float = 1.0,
         lookup_timeout_s: float = 2.0,
         start_timeout_s: float = 2.0,
-        cache_ttl_s: float | None = None,
     ) -> None:
         """`snapshot_file` None: no snapshot is read or written. `cache_ttl_s` is the
         refresh interval's name before the key table (kept for one release)."""
         self.engine = engine
         self._pepper = pepper
-        self._refresh_interval_s = refresh_interval_s if cache_ttl_s is None else cache_ttl_s
+        self._refresh_interval_s = refresh_interval_s
         self._stale_ttl_s = stale_ttl_s
         self._snapshot_file = snapshot_file
         self._min_reload_interval_s = min_reload_interval_s

@@ -95,7 +95,9 @@ class RunningGateway:
         self.settings = settings
         self.database = DatabaseSettings(state_dir=state, url=database_url)
         self.audit = AuditSettings(state_dir=state, **(audit or {}))
-        self.api_keys = ApiKeySettings(**{"cache_ttl_s": 0.0, **(api_keys or {})})
+        self.api_keys = ApiKeySettings(
+            state_dir=state, **{"refresh_interval_s": 0.0, **(api_keys or {})}
+        )
         self.analyzer = analyzer
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)

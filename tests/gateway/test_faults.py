@@ -207,7 +207,7 @@ def test_postgres_outage_through_the_gateway_keeps_every_acknowledged_request(
     gateway: RunningGateway = start_gateway(
         triton.grpc_url,
         database_url=postgres_url,
-        api_keys={"cache_ttl_s": 0.5},
+        api_keys={"refresh_interval_s": 0.5},
         audit={"retry_initial_s": 0.05, "retry_max_s": 0.5},
         drift_sample_rate=0.1,
         analyzer=TextAnalyzer.from_repository(repository),

@@ -64,9 +64,11 @@ def test_persistence_variables_keep_their_names(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("SENTIMENT_AUDIT_SPOOL_DIR", "/tmp/spool")
     monkeypatch.setenv("SENTIMENT_AUDIT_SPOOL_MAX_BYTES", "4096")
     monkeypatch.setenv("SENTIMENT_API_KEY_CACHE_TTL_S", "0")
-    audit, keys = AuditSettings(), ApiKeySettings()
+    audit = AuditSettings()
+    with pytest.warns(DeprecatedVariableWarning):
+        keys = ApiKeySettings()
     assert (audit.resolved_spool_dir(), audit.spool_max_bytes) == (Path("/tmp/spool"), 4096)
-    assert keys.cache_ttl_s == 0.0 and keys.pepper_bytes() == b""
+    assert keys.refresh_interval_s == 0.0 and keys.pepper_bytes() == b""
 
 
 @pytest.mark.parametrize(

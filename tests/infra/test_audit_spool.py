@@ -75,6 +75,9 @@ def test_gateway_task_mounts_the_spool_from_efs_with_tls_and_iam(terraform: Any)
     containers = gateway_containers(terraform)
     assert services_locals(terraform)["audit_spool_dir"] == "/var/lib/sentiment/audit-spool"
     assert gateway_variables(terraform)["SENTIMENT_AUDIT_SPOOL_DIR"] == "local.audit_spool_dir"
+    # The key snapshot a replacement task starts from lives on the same file system.
+    snapshot = '{name = "SENTIMENT_API_KEY_SNAPSHOT_FILE", value = "${local.audit_spool_dir}/'
+    assert snapshot in containers
     assert (
         '{sourceVolume = "audit-spool", containerPath = local.audit_spool_dir, readOnly = false}'
         in containers

@@ -148,7 +148,7 @@ def test_postgres_outage_loses_and_duplicates_nothing(postgres_url: str, tmp_pat
     upgrade_database(engine)
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM audit_records"))
-    keys = ApiKeyStore(engine, cache_ttl_s=0.0, stale_ttl_s=60.0)
+    keys = ApiKeyStore(engine, refresh_interval_s=0.0, stale_ttl_s=60.0)
     issued = keys.create(f"outage-{os.getpid()}")
     acked: list[str] = []
 

@@ -363,5 +363,3 @@ def test_settings_of_the_key_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     with pytest.warns(DeprecatedVariableWarning, match="use SENTIMENT_API_KEY_REFRESH_INTERVAL_S"):
         assert ApiKeySettings().refresh_interval_s == 3.0
     monkeypatch.delenv("SENTIMENT_API_KEY_CACHE_TTL_S")
-    old_field: dict[str, Any] = {"cache_ttl_s": 0.5}  # the tests' gateways still pass it
-    assert ApiKeySettings(**old_field).refresh_interval_s == 0.5

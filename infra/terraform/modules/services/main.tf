@@ -204,6 +204,9 @@ resource "aws_ecs_task_definition" "gateway" {
         { name = "SENTIMENT_MODEL_REPOSITORY", value = "/models" },
         { name = "SENTIMENT_STATE_DIR", value = "/var/lib/sentiment" },
         { name = "SENTIMENT_AUDIT_SPOOL_DIR", value = local.audit_spool_dir },
+        # On EFS too: a replacement task starting while the database is unreachable
+        # authenticates from the key table its predecessors last saw (hashes only).
+        { name = "SENTIMENT_API_KEY_SNAPSHOT_FILE", value = "${local.audit_spool_dir}/api-keys.snapshot.json" },
         { name = "SENTIMENT_DB_HOST", value = var.db_host },
         { name = "SENTIMENT_DB_PORT", value = tostring(var.db_port) },
         { name = "SENTIMENT_DB_NAME", value = var.db_name },
