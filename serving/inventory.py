@@ -25,6 +25,7 @@ from contract.layout import (
     version_folders,
 )
 from contract.pipeline import PIPELINE_FORMAT_VERSION, Pipeline, PipelineError
+from serving.admin import NEEDS_ADMIN_KEY, admin_key, http_headers
 
 
 @dataclass(frozen=True)
@@ -185,15 +186,28 @@ def read_repository(repository: Path) -> list[RepositoryModel]:
     return models
 
 
-def read_server(url: str) -> tuple[bool | None, list[ServedModel], str | None]:
-    """(ready, index entries, error) from the Triton at `url`; (None, [], why) if down."""
+def read_server(
+    url: str, key: str | None = None
+) -> tuple[bool | None, list[ServedModel], str | None]:
+    """(ready, index entries, error) from the Triton at `url`; (None, [], why) if down.
+
+    The index is part of Triton's restricted model-repository API: `key` is the admin key
+    (`serving.admin`). A server that refuses it reports (ready, [], why).
+    """
     import tritonclient.http as httpclient
+    from tritonclient.utils import InferenceServerException
 
     client = httpclient.InferenceServerClient(url, network_timeout=10.0)
     try:
         ready = bool(client.is_server_ready())
+        try:
+            index = client.get_model_repository_index(headers=http_headers(key))
+        except InferenceServerException as err:
+            if err.status() != "403":
+                raise
+            return ready, [], f"repository index refused: {NEEDS_ADMIN_KEY}"
         served = []
-        for entry in client.get_model_repository_index():
+        for entry in index:
             name, version = entry.get("name", ""), entry.get("version", "")
             state = entry.get("state", "UNAVAILABLE")
             model_ready = state == "READY" and bool(client.is_model_ready(name, version))
@@ -216,7 +230,7 @@ def inventory(settings: PipelineSettings, query_server: bool = True) -> Inventor
     )
     server = ServerReport(url=settings.triton.http_address)
     if query_server:
-        server.ready, server.models, server.error = read_server(server.url)
+        server.ready, server.models, server.error = read_server(server.url, admin_key(settings))
     return Inventory(report, server)
 
 
@@ -264,6 +278,8 @@ def render(report: Inventory) -> str:
         lines.append(f"Triton {server.url}: not reachable ({server.error})")
         return "\n".join(lines)
     lines.append(f"Triton {server.url}: {'ready' if server.ready else 'NOT ready'}")
+    if server.error:
+        lines.append(f"  {server.error}")
     served = [
         [s.name, s.version or "-", s.state, "yes" if s.ready else "no", s.reason]
         for s in server.models

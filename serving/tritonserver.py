@@ -4,6 +4,10 @@
 under the state dir, waits until it is ready and stops it with SIGTERM; `serve()` is the
 foreground `sentiment triton` command; `load_models()` asks a running server to (re)load
 models through the repository API so a newly published version serves without restart.
+
+A started server listens on its bind address only (127.0.0.1 unless configured) and
+restricts its model-repository API (index, load, unload) to callers that send the admin
+key (`serving.admin`): a Python model is arbitrary code, so loading one is an admin act.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 from config.settings import PROJECT_ROOT, PipelineSettings
+from config.triton import ADMIN_HEADER, join_address, local_host
 from contract.layout import CONFIG_FILE, CONFIGS_DIR, ENSEMBLE, is_model_folder, is_remote
+from serving.admin import NEEDS_ADMIN_KEY, admin_key, http_headers, new_admin_key
 
 PROJECT_BACKENDS = PROJECT_ROOT / "backends"
 """Python-based CPU backends kept in git (`onnxruntime/model.py`, `pytorch/model.py`) and
@@ -36,6 +42,9 @@ SHARED_BACKEND_MODULE = Path("shared") / "cpu_backend.py"
 folder on `sys.path`, so each model.py imports it as `cpu_backend`."""
 CPU_CONFIG_NAME = "cpu"
 LOG_TAIL_LINES = 40
+RESTRICTED_APIS = "model-repository"
+"""Triton's API group of the repository index, load and unload: the one that needs the
+admin key. Health, metadata, model config, statistics and inference stay open."""
 
 
 class TritonServerError(RuntimeError):
@@ -146,6 +155,11 @@ class TritonServer:
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
+    bind_address: str = "127.0.0.1"
+    """Where HTTP, gRPC and metrics listen (`0.0.0.0`: every interface)."""
+    admin_key: str = field(default_factory=new_admin_key, repr=False)
+    """The `sentiment-admin-key` header value the model-repository API requires; by
+    default a fresh key that only this object knows."""
     config_name: str | None = None
     """`--model-config-name`; None picks `cpu` when no GPU is visible."""
     models: Sequence[str] | None = None
@@ -168,17 +182,23 @@ class TritonServer:
             "http_port": settings.triton.http_port,
             "grpc_port": settings.triton.grpc_port,
             "metrics_port": settings.triton.metrics_port,
+            "bind_address": settings.triton.bind_address,
+            "admin_key": admin_key(settings, create=True),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
     @property
     def http_url(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
+        return join_address(local_host(self.bind_address), self.http_port)
 
     @property
     def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return join_address(local_host(self.bind_address), self.grpc_port)
+
+    @property
+    def metrics_url(self) -> str:
+        return join_address(local_host(self.bind_address), self.metrics_port)
 
     @property
     def log_path(self) -> Path:
@@ -202,9 +222,15 @@ class TritonServer:
             f"--backend-directory={backends}",
             "--model-control-mode=explicit",
             *(f"--load-model={name}" for name in models),
+            f"--http-address={self.bind_address}",
             f"--http-port={self.http_port}",
+            f"--grpc-address={self.bind_address}",
             f"--grpc-port={self.grpc_port}",
+            f"--metrics-address={self.bind_address}",
             f"--metrics-port={self.metrics_port}",
+            # Over gRPC Triton expects the header as `triton-grpc-protocol-<header>`.
+            f"--http-restricted-api={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
+            f"--grpc-restricted-protocol={RESTRICTED_APIS}:{ADMIN_HEADER}={self.admin_key}",
             "--strict-readiness=true",
             f"--exit-timeout-secs={self.exit_timeout_s}",
             # Distinct shared-memory names let several servers share one host.
@@ -373,12 +399,14 @@ def load_models(
 
     Triton reloads a model in place (the old version serves until the new one is
     ready), so a newly published version goes live without a restart. The steps load in
-    parallel, ensembles after them so they see their steps' new versions. Returns the
-    names in load order; raises TritonServerError when a model fails to load.
+    parallel, ensembles after them so they see their steps' new versions. Each call sends
+    the admin key (`serving.admin.admin_key`). Returns the names in load order; raises
+    TritonServerError when a model fails to load or the server refuses the key.
     """
     import tritonclient.http as httpclient
 
     address = url or settings.triton.http_address
+    key = admin_key(settings)
     location = settings.repository_path()
     names = list(models)
     ensembles = [name for name in names if _is_ensemble(location, name)]
@@ -391,21 +419,25 @@ def load_models(
     finally:
         probe.close()
     with ThreadPoolExecutor(max_workers=max(1, len(steps))) as pool:
-        list(pool.map(lambda name: _load_one(address, name), steps))
+        list(pool.map(lambda name: _load_one(address, name, key), steps))
     for name in ensembles:
-        _load_one(address, name)
+        _load_one(address, name, key)
     return [*steps, *ensembles]
 
 
-def _load_one(url: str, name: str) -> None:
+def _load_one(url: str, name: str, key: str | None) -> None:
     import tritonclient.http as httpclient
     from tritonclient.utils import InferenceServerException
 
     # One client per call: the HTTP client is not safe to share between threads.
     client = httpclient.InferenceServerClient(url, network_timeout=600.0)
     try:
-        client.load_model(name)
+        client.load_model(name, headers=http_headers(key))
     except InferenceServerException as err:
+        if err.status() == "403":
+            raise TritonServerError(
+                f"Triton at {url} refused to load {name}: {NEEDS_ADMIN_KEY}"
+            ) from err
         raise TritonServerError(f"Triton failed to load {name}: {err}") from err
     finally:
         client.close()

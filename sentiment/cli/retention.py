@@ -26,12 +26,19 @@ def run_apply(args: argparse.Namespace, settings: PipelineSettings) -> int:
     from monitoring.settings import DriftSettings
     from retention.policy import Locations, apply
     from retention.settings import RetentionSettings
+    from serving.admin import admin_key
     from serving.inventory import read_server
+    from serving.tritonserver import TritonServerError
     from store import make_engine, upgrade_database
     from store.settings import DatabaseSettings
 
     policy = RetentionSettings()
-    ready, served, _error = read_server(settings.triton.http_address)
+    address = settings.triton.http_address
+    ready, served, error = read_server(address, admin_key(settings))
+    if ready is not None and error:
+        # A Triton answers but will not say what it has loaded: pruning now could remove
+        # a version it serves.
+        raise TritonServerError(f"Triton at {address}: {error}")
     loaded = {int(m.version) for m in served if m.ready and m.version.isdigit()} if ready else set()
     engine = make_engine(DatabaseSettings().resolved_url(), pool_size=1)
     try:

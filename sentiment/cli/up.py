@@ -53,6 +53,7 @@ def up(settings: PipelineSettings) -> int:
     """Start Triton, wait until it is ready, then serve the gateway in the foreground."""
     from gateway.server import serve_gateway
     from sentiment.cli.gateway import API_KEY_ENV
+    from serving.admin import admin_key_path
     from serving.tritonserver import TritonServer
 
     _, key_file = ensure_local_key(settings.state_dir)
@@ -63,7 +64,8 @@ def up(settings: PipelineSettings) -> int:
         triton.wait_ready(timeout=600)
         print(
             f"Triton ready: HTTP {triton.http_url}, gRPC {triton.grpc_url}, "
-            f"metrics 127.0.0.1:{triton.metrics_port}\n"
+            f"metrics {triton.metrics_url}\n"
+            f"{_admin_key_note(settings, admin_key_path(settings.state_dir))}\n"
             f"local API key in {key_file}; try:\n"
             f"  export {API_KEY_ENV}=$(cat {key_file})\n"
             f'  .venv/bin/sentiment predict "a gorgeous, witty film" "a dull mess"',
@@ -72,6 +74,11 @@ def up(settings: PipelineSettings) -> int:
         return serve_gateway(settings, triton=settings.triton.on_local_host())
     finally:
         triton.stop()
+
+
+def _admin_key_note(settings: PipelineSettings, local_key: Path) -> str:
+    where = "SENTIMENT_TRITON_ADMIN_KEY" if settings.triton.admin_key else str(local_key)
+    return f"Triton's model-repository API (load, unload, index) takes the key in {where}"
 
 
 def add_commands(commands: Any) -> None:

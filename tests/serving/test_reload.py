@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from config.settings import PipelineSettings
 from config.triton import TritonSettings
 from export.publish import PublishedVersion
 from export.run import export_model_dir
+from serving.admin import http_headers
 from serving.inventory import inventory, render
-from serving.tritonserver import TritonServer, load_models
+from serving.tritonserver import TritonServer, TritonServerError, load_models
 
 pytestmark = pytest.mark.triton
 
@@ -34,8 +36,16 @@ def shifted_model(model_dir: Path, target: Path, shift: float) -> Path:
     return target
 
 
-def served_versions(client) -> dict[str, str]:
-    index = client.client.get_model_repository_index()
+def wait_until_ready(client, timeout: float = 60.0) -> None:
+    """Until the server is ready again (strict readiness: no version still unloading)."""
+    deadline = time.monotonic() + timeout
+    while not client.client.is_server_ready():
+        assert time.monotonic() < deadline, "Triton did not become ready again"
+        time.sleep(0.2)
+
+
+def served_versions(client, key: str) -> dict[str, str]:
+    index = client.client.get_model_repository_index(headers=http_headers(key))
     return {m["name"]: m.get("version", "") for m in index if m.get("state") == "READY"}
 
 
@@ -45,7 +55,7 @@ def test_inventory_reports_repository_and_server(
     settings = PipelineSettings(
         state_dir=tmp_path,
         model_repository=str(serving_repository),
-        triton=TritonSettings(http_port=triton.http_port),
+        triton=TritonSettings(http_port=triton.http_port, admin_key=triton.admin_key),
     )
     report = inventory(settings)
     assert report.repository.latest_version == published.version
@@ -73,12 +83,14 @@ def test_new_version_loads_without_restart(
     settings = PipelineSettings(
         state_dir=tmp_path,
         model_repository=str(serving_repository),
-        triton=TritonSettings(http_port=triton.http_port),
+        triton=TritonSettings(http_port=triton.http_port, admin_key=triton.admin_key),
     )
     try:
         loaded = load_models(settings, new.models)
         assert sorted(loaded) == sorted(new.models) and loaded[-1] == "sentiment"
-        assert set(served_versions(clients["http"]).values()) == {str(new.version)}
+        assert set(served_versions(clients["http"], triton.admin_key).values()) == {
+            str(new.version)
+        }
         after = client.infer("sentiment", {"TEXT": TEXT}, ["PROBABILITIES"])["PROBABILITIES"]
         assert after[0, 1] > before[0, 1] + 0.2  # the +2 logit shift is served
     finally:
@@ -86,6 +98,7 @@ def test_new_version_loads_without_restart(
         for model in new.models:
             shutil.rmtree(serving_repository / model / str(new.version))
         load_models(settings, new.models)
+        wait_until_ready(clients["http"])  # the dropped versions' stubs stop in the background
     restored = client.infer("sentiment", {"TEXT": TEXT}, ["PROBABILITIES"])["PROBABILITIES"]
     np.testing.assert_allclose(restored, before, atol=1e-6)
 
@@ -93,3 +106,27 @@ def test_new_version_loads_without_restart(
 def test_load_models_without_a_server_returns_nothing(tmp_path: Path) -> None:
     settings = PipelineSettings(state_dir=tmp_path, triton=TritonSettings(http_port=1))
     assert load_models(settings, ["sentiment"]) == []
+
+
+def test_without_the_admin_key_nothing_loads_and_the_inventory_says_why(
+    clients, triton: TritonServer, published: PublishedVersion, serving_repository: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    monkeypatch.delenv("SENTIMENT_TRITON_ADMIN_KEY", raising=False)
+    settings = PipelineSettings(
+        state_dir=tmp_path,  # no local key here, and none set
+        model_repository=str(serving_repository),
+        triton=TritonSettings(http_port=triton.http_port),
+    )
+    with pytest.raises(TritonServerError) as refused:
+        load_models(settings, ["sentiment"])
+    assert str(refused.value) == (
+        f"Triton at {triton.http_url} refused to load sentiment: Triton's model-repository "
+        "API needs the admin key: set SENTIMENT_TRITON_ADMIN_KEY to the key the server was "
+        "started with"
+    )
+    report = inventory(settings)
+    assert report.server.ready is not None and report.server.models == []  # it answered
+    assert report.server.error is not None and "needs the admin key" in report.server.error
+    assert "needs the admin key" in render(report)
+    assert clients["http"].client.is_model_ready("sentiment")

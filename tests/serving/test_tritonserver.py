@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import PROJECT_ROOT
+from config.settings import PROJECT_ROOT, PipelineSettings
+from serving.admin import ADMIN_KEY_FILE, admin_key
 from serving.tritonserver import (
     PYTHON_BASED_BACKENDS,
     SHARED_BACKEND_MODULE,
@@ -47,9 +48,39 @@ def test_command_loads_every_model_explicitly_with_the_cpu_config(tmp_path: Path
     ]
     assert "--model-config-name=cpu" in command
     assert "--http-port=9100" in command and "--grpc-port=9101" in command
+    # Loopback only unless told otherwise, for each of the three listeners.
+    for listener in ("http", "grpc", "metrics"):
+        assert f"--{listener}-address=127.0.0.1" in command
+    assert server.http_url == "127.0.0.1:9100" and server.metrics_url == "127.0.0.1:9102"
     env = server.environment()
     assert env["PATH"].split(":")[0].endswith("/bin")
     assert "nvidia_pytriton.libs" in env["LD_LIBRARY_PATH"]
+
+
+def test_command_restricts_the_model_repository_api_to_the_admin_key(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    server = TritonServer(tmp_path / "repo", tmp_path / "work", admin_key="k" * 40)
+    command = server.command()
+    assert "--http-restricted-api=model-repository:sentiment-admin-key=" + "k" * 40 in command
+    assert "--grpc-restricted-protocol=model-repository:sentiment-admin-key=" + "k" * 40 in command
+    assert "k" * 40 not in repr(server)
+    # Without a key given, each server makes its own: the API is never left open.
+    first, second = (TritonServer(tmp_path / "repo", tmp_path / "w") for _ in range(2))
+    assert len(first.admin_key) == 64 and first.admin_key != second.admin_key
+
+
+def test_from_settings_takes_bind_address_and_the_local_admin_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SENTIMENT_TRITON_ADMIN_KEY", raising=False)
+    monkeypatch.setenv("SENTIMENT_TRITON_BIND_ADDRESS", "0.0.0.0")
+    settings = PipelineSettings(state_dir=tmp_path)
+    server = TritonServer.from_settings(settings)
+    assert server.bind_address == "0.0.0.0"
+    assert "--grpc-address=0.0.0.0" in server.command()
+    assert server.grpc_url.startswith("127.0.0.1:")  # reached locally on loopback
+    local_key = (tmp_path / ADMIN_KEY_FILE).read_text().strip()
+    assert server.admin_key == admin_key(settings) == local_key
 
 
 @pytest.mark.triton
