@@ -89,7 +89,11 @@ def pytest_runtest_makereport(
         elif entry.result != "failed":
             entry.result = "failed" if report.when == "call" else f"error in {report.when}"
             if call.excinfo is not None:
-                entry.reason = call.excinfo.exconly().splitlines()[0][:400]
+                # The first line says what failed; a gateway's log tail ends with its error.
+                lines = [line.strip() for line in call.excinfo.exconly().splitlines()]
+                lines = [line for line in lines if line]
+                reason = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+                entry.reason = reason[:400]
     return report
 
 

@@ -87,7 +87,7 @@ class ChaosReport:
             sums = [sum(getattr(t, n) for _, t in e.tallies) for n in _FIELDS]
             cells = [str(v) for v in sums] if e.tallies else ["-"] * len(_FIELDS)
             lines.append(f"| {e.title} | {e.result} | " + " | ".join(cells) + " |")
-        expected = sum(e.expected_lost for e in entries)
+        expected = sum(e.expected_lost for e in entries if e.tallies)
         lines += [
             "",
             f"Lost in all: {lost} ({expected} by design: a corrupted frame's record); "
