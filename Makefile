@@ -53,7 +53,7 @@ test: infra-tools
 	$(BIN)/python -m pytest
 
 test-all: infra-tools
-	$(BIN)/python -m pytest -m "not gpu"
+	$(BIN)/python -m pytest -m "not gpu and not chaos"
 
 # The chaos suite (tests/chaos): its own PostgreSQL (initdb), gateway processes, a real
 # Triton; one table per scenario, printed and written to $(CHAOS_REPORT).
