@@ -2,18 +2,25 @@
 # NVIDIA Triton for the sentiment model repository (GPU configs by default).
 # Build from the repository root:
 #   docker build -f infra/docker/triton.Dockerfile -t sentiment-triton .
-# NGC 24.10 ships Triton 2.51.0: the same server, Python-backend stub protocol and client
-# version (tritonclient 2.51.0) the project tests against with the nvidia-pytriton wheel.
-# Its native onnxruntime (ORT 1.19) and pytorch backends replace the project's CPU
-# Python-based ones, so the repository is served unchanged.
-# Run with a sized /dev/shm: the Python tokenizer model exchanges tensors through it
-#   docker run --gpus all --shm-size=1g -e TRITON_MODEL_REPOSITORY=s3://bucket/models ...
-FROM nvcr.io/nvidia/tritonserver:24.10-py3
+# NGC 25.07 is the release with the fixes of NVIDIA's August 2025 Triton security bulletin
+# (Python backend, HTTP server); nothing older may be deployed (tests/infra checks the tag).
+# It is newer than the Triton 2.51 the tests run from the nvidia-pytriton wheel: the KServe
+# v2 protocol, the restricted-API flags and the model configs are the same. Its native
+# onnxruntime and pytorch backends replace the project's CPU Python-based ones, so the
+# repository is served unchanged.
+# Run with a sized /dev/shm (the Python tokenizer model exchanges tensors through it) and
+# the admin key of the model-repository API (triton-entrypoint.sh):
+#   docker run --gpus all --shm-size=1g -e TRITON_MODEL_REPOSITORY=s3://bucket/models \
+#     -e TRITON_ADMIN_KEY=... sentiment-triton
+FROM nvcr.io/nvidia/tritonserver:25.07-py3
 
 # The Python models (tokenizer, post-processing) import numpy and tokenizers; they run in
 # the stub's embedded interpreter, which uses this image's python3 site-packages.
+# The image's Ubuntu 24.04 marks its python3 as externally managed (PEP 668); the stub
+# reads this interpreter's packages, so they go there.
 COPY infra/docker/triton-requirements.txt /opt/sentiment/triton-requirements.txt
-RUN python3 -m pip install --no-cache-dir -r /opt/sentiment/triton-requirements.txt \
+RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir \
+        -r /opt/sentiment/triton-requirements.txt \
     && python3 -c "import numpy, tokenizers; assert numpy.__version__.startswith('1.')"
 COPY --chmod=0755 infra/docker/triton-entrypoint.sh /usr/local/bin/sentiment-triton
 

@@ -33,6 +33,11 @@ output "service_names" {
   value       = module.services.service_names
 }
 
+output "triton_admin_key_secret_arn" {
+  description = "Secret with the header key of Triton's model-repository API (load, unload, index)."
+  value       = module.services.triton_admin_key_secret_arn
+}
+
 output "prometheus_workspace_endpoint" {
   description = "Amazon Managed Prometheus query endpoint (Grafana data source)."
   value       = module.monitoring.prometheus_endpoint

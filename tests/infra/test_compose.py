@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,35 @@ def test_triton_serves_the_cpu_configs(compose: dict[str, Any]) -> None:
     assert triton["shm_size"] in ("1gb", 1073741824, "1073741824")
     assert any(v.endswith(":/models:ro") or "/models" in str(v) for v in triton["volumes"])
     assert "/v2/health/ready" in " ".join(triton["healthcheck"]["test"])
+
+
+def test_triton_and_the_loading_job_share_one_admin_key(docker_compose: str) -> None:
+    key = "compose-" + "0123456789abcdef" * 2
+    result = subprocess.run(
+        [docker_compose, "-f", str(COMPOSE_FILE), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "SENTIMENT_TRITON_ADMIN_KEY": key},
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["triton"]["environment"]["TRITON_ADMIN_KEY"] == key
+    assert services["pipeline"]["environment"]["SENTIMENT_TRITON_ADMIN_KEY"] == key
+    # Only what loads models gets the key; the gateway only infers.
+    holders = {
+        name
+        for name, service in services.items()
+        if any("ADMIN_KEY" in variable for variable in service.get("environment", {}))
+    }
+    assert holders == {"triton", "pipeline"}
+
+
+def test_without_a_key_triton_starts_with_its_repository_api_closed(
+    compose: dict[str, Any],
+) -> None:
+    # The entry point then makes a key nobody holds (tests/infra/test_triton_entrypoint.py).
+    assert compose["services"]["triton"]["environment"]["TRITON_ADMIN_KEY"] == ""
 
 
 def test_gateway_read_only_with_a_state_volume(compose: dict[str, Any]) -> None:

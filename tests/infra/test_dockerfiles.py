@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from config.triton import ADMIN_HEADER
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "infra" / "docker"
 DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
-# NGC release -> Triton version: 24.10 ships Triton 2.51.0, the version of the
-# nvidia-pytriton 0.7.0 server and of tritonclient 2.51.0 the project tests with.
-NGC_TRITON = {"24.10": "2.51.0"}
+# The first NGC Triton release with the fixes of NVIDIA's August 2025 Triton security
+# bulletin (Python backend, HTTP server): no older image may be deployed.
+FIRST_PATCHED_NGC_RELEASE = (25, 7)
+NGC_TRITON_IMAGE = re.compile(r"(?:nvcr\.io/nvidia/)?tritonserver:(\d\d)\.(\d\d)(-[a-z0-9-]+)?")
 
 
 def read(name: str) -> str:
@@ -59,7 +62,7 @@ def test_no_secrets_baked_in(dockerfile: Path) -> None:
     text = dockerfile.read_text()
     for line in instructions(text, "ENV") + instructions(text, "ARG"):
         for name, value in re.findall(r"([A-Z_]+)=(\S+)", line):
-            if re.search(r"PASSWORD|SECRET|PEPPER|DATABASE_URL|API_KEY|ACCESS_KEY", name):
+            if re.search(r"PASSWORD|SECRET|PEPPER|DATABASE_URL|API_KEY|ACCESS_KEY|ADMIN_KEY", name):
                 pytest.fail(f"{dockerfile.name}: {name}={value} bakes a secret into the image")
 
 
@@ -101,16 +104,56 @@ def test_image_pins_match_the_project() -> None:
             assert version == expected, f"{requirements}: {name}=={version}, project: {expected}"
 
 
-def test_triton_image_matches_the_tested_server() -> None:
+def patched_ngc_release(image: str) -> bool:
+    """Whether an NGC Triton image tag is a release with the August 2025 fixes or newer."""
+    match = NGC_TRITON_IMAGE.fullmatch(image)
+    if match is None:
+        raise ValueError(f"not an NGC Triton release tag: {image}")
+    return (int(match.group(1)), int(match.group(2))) >= FIRST_PATCHED_NGC_RELEASE
+
+
+@pytest.mark.parametrize(
+    ("image", "patched"),
+    [
+        ("nvcr.io/nvidia/tritonserver:24.10-py3", False),  # the image of the earlier release
+        ("nvcr.io/nvidia/tritonserver:25.06-py3", False),
+        ("nvcr.io/nvidia/tritonserver:25.07-py3", True),
+        ("nvcr.io/nvidia/tritonserver:25.08-py3", True),
+        ("nvcr.io/nvidia/tritonserver:26.01-py3-min", True),
+        ("tritonserver:24.12-py3", False),
+    ],
+)
+def test_the_release_check_refuses_images_before_the_fixes(image: str, patched: bool) -> None:
+    assert patched_ngc_release(image) is patched
+
+
+def test_every_named_triton_image_has_the_august_2025_fixes() -> None:
+    """The deployed image, and every place that names one (infra, docs, CI)."""
+    base = instructions(read("triton.Dockerfile"), "FROM")[0].split()[1]
+    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver:\d\d\.\d\d-py3", base), base
+    assert patched_ngc_release(base), f"{base} predates NVIDIA's August 2025 Triton fixes"
+    places = [ROOT / "README.md", ROOT / "Makefile", *(ROOT / "infra").rglob("*")]
+    places += [*(ROOT / "docs").rglob("*.md"), *(ROOT / ".github").rglob("*.yml")]
+    named = {
+        (str(path.relative_to(ROOT)), match.group(0))
+        for path in places
+        if path.is_file()
+        for match in NGC_TRITON_IMAGE.finditer(path.read_text(errors="replace"))
+    }
+    assert ("infra/docker/triton.Dockerfile", base) in named
+    assert [(path, image) for path, image in named if not patched_ngc_release(image)] == []
+
+
+def test_triton_image_serves_the_repository() -> None:
     text = read("triton.Dockerfile")
-    base = instructions(text, "FROM")[0].split()[1]
-    release = re.fullmatch(r"nvcr\.io/nvidia/tritonserver:(\d\d\.\d\d)-py3", base)
-    assert release, base
     project = pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
-    assert NGC_TRITON[release.group(1)] == project["tritonclient"]
-    assert project["nvidia-pytriton"] == "0.7.0"  # ships tritonserver 2.51.0
+    assert project["nvidia-pytriton"] == "0.7.0"  # the tests' server: tritonserver 2.51.0
     assert pins(read("triton-requirements.txt").splitlines())["numpy"].startswith("1.")
     entrypoint = read("triton-entrypoint.sh")
     assert "TRITON_MODEL_REPOSITORY" in entrypoint and "--model-config-name=" in entrypoint
+    # The repository API is closed to callers without the admin key (run for real in
+    # tests/infra/test_triton_entrypoint.py), with the header the project's clients send.
+    for flag in ("--http-restricted-api", "--grpc-restricted-protocol"):
+        assert f'"{flag}=model-repository:{ADMIN_HEADER}=${{admin_key}}"' in entrypoint
     assert "/v2/health/ready" in instructions(text, "HEALTHCHECK")[0]
     assert "--shm-size" in text  # documented: Docker's 64 MB default is too small

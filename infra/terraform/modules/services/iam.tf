@@ -1,4 +1,5 @@
-# Least-privilege roles. Execution role: pull images, write logs, read the two secrets.
+# Least-privilege roles. Execution role: pull images, write logs, read the tasks' secrets
+# (the database password and API key pepper for the gateway, the admin key for Triton).
 # Task roles: read-only access to the model release prefix; the gateway's may also mount
 # the audit spool through its access point (spool.tf).
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -23,13 +24,17 @@ resource "aws_iam_role_policy_attachment" "execution" {
 
 data "aws_iam_policy_document" "execution_secrets" {
   statement {
-    sid       = "ReadGatewaySecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.db_secret_arn, aws_secretsmanager_secret.api_key_pepper.arn]
+    sid     = "ReadTaskSecrets"
+    actions = ["secretsmanager:GetSecretValue"]
+    resources = [
+      var.db_secret_arn,
+      aws_secretsmanager_secret.api_key_pepper.arn,
+      aws_secretsmanager_secret.triton_admin_key.arn,
+    ]
   }
 
   statement {
-    sid       = "DecryptGatewaySecrets"
+    sid       = "DecryptTaskSecrets"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
     condition {
@@ -41,7 +46,7 @@ data "aws_iam_policy_document" "execution_secrets" {
 }
 
 resource "aws_iam_role_policy" "execution_secrets" {
-  name   = "read-gateway-secrets"
+  name   = "read-task-secrets"
   role   = aws_iam_role.execution.id
   policy = data.aws_iam_policy_document.execution_secrets.json
 }
@@ -125,4 +130,26 @@ resource "aws_secretsmanager_secret" "api_key_pepper" {
 resource "aws_secretsmanager_secret_version" "api_key_pepper" {
   secret_id     = aws_secretsmanager_secret.api_key_pepper.id
   secret_string = random_password.api_key_pepper.result
+}
+
+# The header key of Triton's model-repository API (load, unload, index): Triton reads it
+# at start (TRITON_ADMIN_KEY, infra/docker/triton-entrypoint.sh) and refuses those calls
+# without it. Nothing on ECS loads or unloads models (a release is a new task definition),
+# so only the Triton task gets it; an operator reads it here for a manual load.
+resource "random_password" "triton_admin_key" {
+  length  = 48
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "triton_admin_key" {
+  #checkov:skip=CKV2_AWS_57:Triton reads the key at start; it is rotated by putting a new value and redeploying the Triton service, not by a rotation Lambda
+  name                    = "${var.name}/triton/admin-key"
+  description             = "TRITON_ADMIN_KEY: the sentiment-admin-key header of Triton's model-repository API"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 30
+}
+
+resource "aws_secretsmanager_secret_version" "triton_admin_key" {
+  secret_id     = aws_secretsmanager_secret.triton_admin_key.id
+  secret_string = random_password.triton_admin_key.result
 }

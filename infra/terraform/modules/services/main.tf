@@ -64,6 +64,11 @@ resource "aws_ecs_task_definition" "triton" {
       { name = "AWS_DEFAULT_REGION", value = var.region },
       { name = "AWS_REGION", value = var.region },
     ]
+    # The model-repository API (load, unload, index) answers only to this key; health,
+    # metadata, config, statistics and inference (the gateway) need none.
+    secrets = [
+      { name = "TRITON_ADMIN_KEY", valueFrom = aws_secretsmanager_secret.triton_admin_key.arn },
+    ]
     mountPoints = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
     healthCheck = {
       command     = ["CMD", "python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=4)"]

@@ -20,3 +20,8 @@ output "scrape_target_security_group_ids" {
     gateway = { security_group_id = aws_security_group.gateway.id, port = 9102 }
   }
 }
+
+output "triton_admin_key_secret_arn" {
+  description = "Secrets Manager secret holding the header key of Triton's model-repository API."
+  value       = aws_secretsmanager_secret.triton_admin_key.arn
+}
