@@ -14,6 +14,12 @@ from gateway.core.errors import FieldViolation, ValidationError
 from gateway.core.text import AnalyzedText, TextAnalyzer
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+VISIBLE = re.compile(
+    r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u115f\u1160\u180e\u200b-\u200f\u2028-\u202f"
+    r"\u205f-\u206f\u3164\ufeff\ufff0-\ufffb\U000e0000-\U000e007f]"
+)
+"""A character that is not whitespace, a control or an invisible format character: a text
+without one (NULs, zero-width spaces, BOMs) says nothing to classify."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,14 @@ def validate_request(
     checked: list[tuple[int, str]] = []
     for index, text in enumerate(raw.texts):
         path = f"texts[{index}]" if raw.batch else "text"
-        if not text.strip():
-            violations.append(FieldViolation(path, "must not be empty or only whitespace"))
+        if "\x00" in text:
+            violations.append(FieldViolation(path, "must not contain NUL characters"))
+        elif not VISIBLE.search(text):
+            violations.append(
+                FieldViolation(
+                    path, "must contain visible characters (not only whitespace or controls)"
+                )
+            )
         elif len(text) > limits.max_text_chars:
             violations.append(
                 FieldViolation(

@@ -36,6 +36,10 @@ def raw_call(gateway: RunningGateway, method: str, payload: bytes, key: str) -> 
     [
         (pb.PredictRequest(text=""), INVALID, {"text"}),
         (pb.PredictRequest(text=" \t\n "), INVALID, {"text"}),
+        (pb.PredictRequest(text="\x00\x00\x00"), INVALID, {"text"}),
+        (pb.PredictRequest(text="a fine\x00 film"), INVALID, {"text"}),  # PostgreSQL refuses NUL
+        (pb.PredictRequest(text="\x07\x1b\x7f"), INVALID, {"text"}),  # controls only
+        (pb.PredictRequest(text="\u200b\u200d\ufeff\u2060 "), INVALID, {"text"}),  # zero-width
         (pb.PredictRequest(text="good " * 50), INVALID, {"text"}),  # 250 chars > 200
         (pb.PredictRequest(text="good movie " * 8), INVALID, {"text"}),  # 18 tokens > 16
         (pb.PredictRequest(text="good", request_id="no spaces"), INVALID, {"request_id"}),
@@ -58,6 +62,7 @@ def test_predict_rejections(
         ([], {"texts"}),
         (["good"] * 5, {"texts"}),  # over max_batch_texts=4
         (["good", "", "bad", " "], {"texts[1]", "texts[3]"}),
+        (["\u200b", "bon film \u200b", "\x00"], {"texts[0]", "texts[2]"}),
     ],
 )
 def test_batch_rejections(
