@@ -1,8 +1,10 @@
 """A small typed client of SentimentService over the generated stubs.
 
-Every call has a deadline; UNAVAILABLE is retried with exponential backoff (or the
-server's RetryInfo delay) while the deadline allows. A request id is made before the
-first attempt so that retries of one call are one request in the audit log.
+Every call has a deadline. A refusal the server marks as passing (UNAVAILABLE, or
+RESOURCE_EXHAUSTED with RetryInfo) is retried after the server's RetryInfo delay (else a
+jittered backoff) while the deadline allows, at most `retries` times, and only while the
+client's `RetryBudget` has retries left (see `client.retry`). A request id is made before
+the first attempt so that retries of one call are one request in the audit log.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
 from api.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
+from client.retry import RetryBudget, retry_delay
 
 T = TypeVar("T")
 DETAIL_TYPES: tuple[type[Message], ...] = (
@@ -74,15 +77,20 @@ class SentimentClient:
         api_key: str,
         *,
         timeout: float = 5.0,
-        retries: int = 3,
+        retries: int = 2,
         backoff: float = 0.1,
+        retry_budget: RetryBudget | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """`retries`: most retries of one call (it makes at most `retries + 1` attempts);
+        `backoff`: first delay when the server sends no RetryInfo; `retry_budget`: the
+        retries allowed across calls, this client's own unless one is shared."""
         self.target = target
         self._metadata = (("authorization", f"Bearer {api_key}"),)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.retry_budget = retry_budget or RetryBudget()
         self._credentials = credentials
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.SentimentServiceStub | None = None
@@ -148,21 +156,23 @@ class SentimentClient:
 
     async def _retrying(self, call: Callable[[float], Awaitable[T]], timeout: float | None) -> T:
         deadline = time.monotonic() + (timeout or self.timeout)
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
+        self.retry_budget.record_call()
+        attempt = 0
+        while True:
+            attempt += 1
             remaining = deadline - time.monotonic()
             try:
                 return await call(max(remaining, 0.001))
             except grpc.aio.AioRpcError as err:
-                if err.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.retries:
+                if attempt > self.retries:
                     raise
-                wait = error_details(err).retry_after or delay
-                wait = min(wait, delay * 4)
-                if deadline - time.monotonic() <= wait:
+                retry_after = error_details(err).retry_after
+                wait = retry_delay(err.code(), retry_after, attempt, self.backoff)
+                if wait is None or deadline - time.monotonic() <= wait:
+                    raise
+                if not self.retry_budget.try_spend():
                     raise
                 await asyncio.sleep(wait)
-                delay *= 2
-        raise AssertionError("unreachable")
 
 
 def _new_id() -> str:

@@ -1,9 +1,13 @@
-"""The gateway's one connection to Triton (tritonclient.grpc.aio, one shared channel).
+"""The gateway's one connection to Triton (tritonclient.grpc.aio, see `connection`).
 
-Every call gets the caller's remaining time minus a margin; UNAVAILABLE is retried with
-exponential backoff while time remains; tritonclient errors become gateway errors here.
-The model's version and MLflow run id come from its config `parameters` (written there at
-export) and are cached for `info_ttl` seconds so a newly published version shows up.
+Every call gets the caller's remaining time minus a margin. A call reaches Triton at most
+twice: the one retry is for a connection that failed before Triton answered (a task gone,
+a connection cut), on another connection, while time remains. What Triton answered is
+never retried here: a full queue becomes RESOURCE_EXHAUSTED, a model that is not ready
+UNAVAILABLE, both with RetryInfo, so that callers retry within their own budget and one
+overload does not multiply. tritonclient errors become gateway errors here. The model's
+version and MLflow run id come from its config `parameters` (written there at export) and
+are cached for `info_ttl` seconds so a newly published version shows up.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,45 +31,51 @@ from gateway.core.errors import (
     FieldViolation,
     GatewayError,
     InternalError,
+    ModelOverloaded,
     ModelUnavailable,
     ValidationError,
 )
+from gateway.upstream.connection import TritonConnection, channel_options
 
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("LABEL", "SCORE", "PROBABILITIES")
 TEXT_INDEX = re.compile(r"TEXT\[(\d+)\]")
-INT32_MAX = 2**31 - 1
-CHANNEL_OPTIONS = [
-    # tritonclient's own defaults (passing channel_args replaces them all) ...
-    ("grpc.max_send_message_length", INT32_MAX),
-    ("grpc.max_receive_message_length", INT32_MAX),
-    ("grpc.keepalive_time_ms", INT32_MAX),
-    ("grpc.keepalive_timeout_ms", 20_000),
-    ("grpc.keepalive_permit_without_calls", False),
-    ("grpc.http2.max_pings_without_data", 2),
-    # ... plus: spread calls over every address a name resolves to (several Triton
-    # replicas behind one DNS name), instead of pick_first's single connection.
-    ("grpc.lb_policy_name", "round_robin"),
-]
+QUEUE_REFUSALS = ("Exceeds maximum queue size", "Request timeout expired")
+"""Triton's answers (UNAVAILABLE) when a model's queue is full or a call waited in it past
+the queue policy's timeout."""
+NOT_SERVED = ("not ready", "unknown model", "[request id:")
+"""Marks of an UNAVAILABLE that Triton itself answered (the model, not the connection)."""
 
 
-def channel_target(url: str) -> str:
-    """`host:port` as a `dns:///` target (re-resolved, every address); others as given."""
-    if "://" in url or url.startswith(("dns:", "unix:", "ipv4:", "ipv6:")):
-        return url
-    return f"dns:///{url}"
+@dataclass(frozen=True)
+class RetryAfter:
+    """The RetryInfo delays the gateway sends when Triton cannot take a call."""
+
+    overloaded: float = 0.25
+    unavailable: float = 1.0
 
 
 def _status(error: InferenceServerException) -> str:
     return (error.status() or "").rsplit(".", 1)[-1]
 
 
-def translate(error: InferenceServerException, batch: bool) -> GatewayError:
+def connection_failed(error: InferenceServerException) -> bool:
+    """UNAVAILABLE before Triton answered: no connection, or the connection was lost."""
+    message = error.message() or ""
+    refused_by_triton = any(mark in message for mark in (*QUEUE_REFUSALS, *NOT_SERVED))
+    return _status(error) == "UNAVAILABLE" and not refused_by_triton
+
+
+def translate(
+    error: InferenceServerException, batch: bool, retry_after: RetryAfter = RetryAfter()
+) -> GatewayError:
     """A tritonclient error as a gateway error (client-safe message)."""
     status, message = _status(error), error.message() or ""
+    if status == "RESOURCE_EXHAUSTED" or any(mark in message for mark in QUEUE_REFUSALS):
+        return ModelOverloaded(retry_after.overloaded)
     if status == "UNAVAILABLE" or "not ready" in message or "unknown model" in message:
-        return ModelUnavailable("model server unavailable; retry later")
+        return ModelUnavailable("model server unavailable; retry later", retry_after.unavailable)
     if status == "DEADLINE_EXCEEDED":
         return DeadlineExceeded("deadline exceeded waiting for the model")
     if status == "INVALID_ARGUMENT":
@@ -76,51 +87,67 @@ def translate(error: InferenceServerException, batch: bool) -> GatewayError:
     return InternalError()
 
 
+class _Attempts:
+    """The attempts one gateway call may still make upstream, its model_info included."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+
 class TritonClient:
-    """Inference and model metadata over one channel; create inside the running loop."""
+    """Inference and model metadata over one renewed channel; create inside the running loop."""
 
     def __init__(
         self,
         url: str,
         *,
-        retries: int = 3,
+        retries: int = 1,
         backoff: float = 0.05,
         margin: float = 0.02,
         info_ttl: float = 30.0,
+        retry_after: RetryAfter = RetryAfter(),
+        keepalive: float = 10.0,
+        keepalive_timeout: float = 5.0,
+        channel_max_age: float = 60.0,
         observe: Callable[[str, float], None] | None = None,
     ) -> None:
-        self._client = triton_aio.InferenceServerClient(
-            channel_target(url), channel_args=CHANNEL_OPTIONS
+        self.connection = TritonConnection(
+            url, channel_options(keepalive, keepalive_timeout), channel_max_age
         )
         self._outputs = [InferRequestedOutput(name) for name in OUTPUTS]
-        self._retries = retries
+        self._attempts = 1 + min(retries, 1)  # at most 2 upstream attempts per call
         self._backoff = backoff
         self._margin = margin
         self._info_ttl = info_ttl
+        self._retry_after = retry_after
         self._observe = observe
         self._info: dict[str, tuple[float, ModelInfo]] = {}
 
     async def close(self) -> None:
-        await self._client.close()
+        await self.connection.close()
 
     async def ready(self, model: str, timeout: float = 2.0) -> bool:
         """True when Triton answers that `model` is ready."""
         try:
-            return bool(await self._client.is_model_ready(model, client_timeout=timeout))
+            async with self.connection.client() as client:
+                return bool(await client.is_model_ready(model, client_timeout=timeout))
         except Exception:
             return False
 
-    async def model_info(self, model: str, deadline: float) -> ModelInfo:
+    async def model_info(
+        self, model: str, deadline: float, attempts: _Attempts | None = None
+    ) -> ModelInfo:
         cached = self._info.get(model)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
         config = await self._call(
-            lambda timeout: self._client.get_model_config(
+            lambda client, timeout: client.get_model_config(
                 model, as_json=True, client_timeout=timeout
             ),
             deadline,
             batch=False,
+            attempts=attempts or _Attempts(self._attempts),
         )
         parameters = config.get("config", {}).get("parameters", {})
 
@@ -135,7 +162,8 @@ class TritonClient:
         self, model: str, texts: list[str], request_id: str, deadline: float, batch: bool
     ) -> tuple[list[RawPrediction], ModelInfo]:
         """Classify `texts` before `deadline` (a time.monotonic() value)."""
-        info = await self.model_info(model, deadline)
+        attempts = _Attempts(self._attempts)
+        info = await self.model_info(model, deadline, attempts)
         data = np.empty((len(texts), 1), dtype=np.object_)
         data[:, 0] = [t.encode("utf-8") for t in texts]
         text = InferInput("TEXT", [len(texts), 1], "BYTES")
@@ -143,11 +171,12 @@ class TritonClient:
         outputs = self._outputs
         started = time.perf_counter()
         result = await self._call(
-            lambda timeout: self._client.infer(
+            lambda client, timeout: client.infer(
                 model, [text], outputs=outputs, request_id=request_id, client_timeout=timeout
             ),
             deadline,
             batch=batch,
+            attempts=attempts,
         )
         if self._observe is not None:
             self._observe(model, time.perf_counter() - started)
@@ -166,22 +195,26 @@ class TritonClient:
         ]
         return predictions, info
 
-    async def _call(self, call: Callable[[float], Any], deadline: float, batch: bool) -> Any:
-        delay = self._backoff
-        for attempt in range(self._retries + 1):
+    async def _call(
+        self,
+        call: Callable[[triton_aio.InferenceServerClient, float], Any],
+        deadline: float,
+        batch: bool,
+        attempts: _Attempts,
+    ) -> Any:
+        while True:
             timeout = deadline - time.monotonic() - self._margin
             if timeout <= 0:
                 raise DeadlineExceeded("deadline too short for the model call")
+            attempts.left -= 1
             try:
-                return await call(timeout)
+                async with self.connection.client() as client:
+                    return await call(client, timeout)
             except InferenceServerException as err:
-                error = translate(err, batch)
-                retryable = isinstance(error, ModelUnavailable) and _status(err) == "UNAVAILABLE"
-                if not retryable or attempt == self._retries:
+                error = translate(err, batch, self._retry_after)
+                if not connection_failed(err) or attempts.left <= 0:
                     raise error from err
-                if deadline - time.monotonic() - self._margin <= delay:
+                if deadline - time.monotonic() - self._margin <= self._backoff:
                     raise error from err
-                log.warning("Triton unavailable (attempt %d), retrying in %.3fs", attempt, delay)
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+                log.warning("Triton connection failed (%s), retrying once", err.message())
+                await asyncio.sleep(self._backoff)

@@ -48,7 +48,7 @@ def test_read_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "1",
             "drift_sample_rate",
         ),
-        ("SENTIMENT_TRITON_RETRIES", "SENTIMENT_GATEWAY_TRITON_RETRIES", "9", "triton_retries"),
+        ("SENTIMENT_TRITON_RETRIES", "SENTIMENT_GATEWAY_TRITON_RETRIES", "1", "triton_retries"),
     ],
 )
 def test_old_names_still_work_with_a_warning(
@@ -58,6 +58,12 @@ def test_old_names_still_work_with_a_warning(
     with pytest.warns(DeprecatedVariableWarning, match=f"^{old} is deprecated.*; use {new}$"):
         settings = GatewaySettings()
     assert str(getattr(settings, field)).lower() in {value, f"{value}.0"}
+
+
+def test_triton_retries_above_one_count_as_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMENT_GATEWAY_TRITON_RETRIES", "3")  # the old default
+    with pytest.warns(DeprecatedVariableWarning, match="^SENTIMENT_GATEWAY_TRITON_RETRIES=3: "):
+        assert GatewaySettings().triton_retries == 1
 
 
 def test_persistence_variables_keep_their_names(monkeypatch: pytest.MonkeyPatch) -> None:
