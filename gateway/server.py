@@ -28,14 +28,14 @@ from config.settings import PipelineSettings
 from gateway.core.auth import Authenticator
 from gateway.core.contracts import AuditLog, DriftSink, KeyStore
 from gateway.core.ratelimit import InFlightLimiter, KeyedInFlightLimiter, TokenBucketLimiter
-from gateway.core.service import PredictionService
+from gateway.core.service import PredictionService, StreamLimits
 from gateway.core.text import TextAnalyzer
 from gateway.core.validation import Limits
 from gateway.metrics import GatewayMetrics, PersistenceReadings
 from gateway.settings import DRIFT_CLOSE_SECONDS, ApiKeySettings, AuditSettings, GatewaySettings
 from gateway.transport.interceptor import ErrorInterceptor
 from gateway.transport.servicer import SentimentServicer
-from gateway.upstream.triton_client import TritonClient
+from gateway.upstream.triton_client import RetryAfter, TritonClient
 from store.settings import DatabaseSettings
 
 if TYPE_CHECKING:
@@ -83,7 +83,8 @@ async def open_persistence(
 
     engine = make_engine(database.resolved_url())
     try:
-        await asyncio.to_thread(upgrade_database, engine)
+        if database.migrate_on_start:
+            await asyncio.to_thread(upgrade_database, engine)
     except OperationalError as error:
         # Serve anyway: calls are spooled, keys come from the last snapshot, and the
         # writer retries until the database (migrated by whoever reaches it) is back.
@@ -209,6 +210,12 @@ class GatewayServer:
             backoff=s.triton_retry_backoff_seconds,
             margin=s.triton_deadline_margin_seconds,
             info_ttl=s.model_info_ttl_seconds,
+            retry_after=RetryAfter(
+                s.triton_overloaded_retry_after_seconds, s.triton_unavailable_retry_after_seconds
+            ),
+            keepalive=s.triton_keepalive_seconds,
+            keepalive_timeout=s.triton_keepalive_timeout_seconds,
+            channel_max_age=s.triton_channel_max_age_seconds,
             observe=self.metrics.triton_observer(),
         )
         max_tokens = min(s.max_tokens or self.analyzer.max_length, self.analyzer.max_length)
@@ -223,6 +230,9 @@ class GatewayServer:
             ),
             in_flight=InFlightLimiter(s.max_in_flight, self.metrics.in_flight.set),
             key_in_flight=KeyedInFlightLimiter(s.max_in_flight_per_key),
+            stream_limits=StreamLimits(
+                s.stream_idle_timeout_seconds, s.stream_max_lifetime_seconds, s.stream_max_messages
+            ),
             triton=self.triton,
             audit=p.audit,
             drift=p.drift,
@@ -239,6 +249,7 @@ class GatewayServer:
                 # refuses (and never buffers) one more than a little over it.
                 ("grpc.max_receive_message_length", s.max_message_bytes + RECEIVE_SLACK_BYTES),
                 ("grpc.max_send_message_length", 4 * s.max_message_bytes),
+                ("grpc.max_concurrent_streams", s.max_concurrent_streams),
             ],
         )
         servicer = SentimentServicer(self.service, s.max_message_bytes)

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import secrets
 import socket
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from config.base import ComponentSettings, Renamed, renamed_from
+from config.errors import DeprecatedVariableWarning
 from config.triton import TritonSettings
 
 
@@ -96,17 +98,66 @@ class GatewaySettings(ComponentSettings):
     refusal_burst_per_peer: int = Field(default=20, ge=1)
     """Failed authentications a peer may cause at once."""
 
+    stream_idle_timeout_seconds: float = Field(default=60.0, gt=0)
+    """A PredictStream without a message for this long is ended (RESOURCE_EXHAUSTED)."""
+
+    stream_max_lifetime_seconds: float = Field(default=3600.0, gt=0)
+    """A PredictStream open this long is ended; the client opens a new one."""
+
+    stream_max_messages: int = Field(default=100_000, ge=1)
+    """Messages one PredictStream may carry."""
+
+    max_concurrent_streams: int = Field(default=100, ge=1)
+    """Calls open at once on one client connection (HTTP/2 streams; unary calls count)."""
+
     default_timeout_seconds: float = Field(default=10.0, gt=0)
     """Deadline used when a caller sends none."""
 
     triton_deadline_margin_seconds: float = Field(default=0.02, ge=0)
     """Time kept back from the caller's deadline for the gateway's own work."""
 
-    triton_retries: int = Field(default=3, ge=0)
-    """Retries of a Triton call that failed with UNAVAILABLE (within the deadline)."""
+    triton_retries: int = Field(default=1, ge=0)
+    """Retries of a Triton call whose connection failed before Triton answered (0 or 1,
+    within the deadline): a call reaches Triton at most twice. What Triton answers (queue
+    full, model not ready) and deadlines are never retried; callers get RESOURCE_EXHAUSTED
+    or UNAVAILABLE with RetryInfo. Values above 1 count as 1, with a warning."""
 
     triton_retry_backoff_seconds: float = Field(default=0.05, gt=0)
-    """First retry delay; doubles on each retry."""
+    """Delay before that retry."""
+
+    triton_overloaded_retry_after_seconds: float = Field(default=0.25, gt=0)
+    """RetryInfo delay sent with RESOURCE_EXHAUSTED when Triton's queue is full."""
+
+    triton_unavailable_retry_after_seconds: float = Field(default=1.0, gt=0)
+    """RetryInfo delay sent with UNAVAILABLE when Triton or the model is not there."""
+
+    triton_keepalive_seconds: float = Field(default=10.0, gt=0)
+    """Interval of HTTP/2 keepalive pings to Triton (at most two between calls, as Triton's
+    default ping policy allows), so a connection to a vanished Triton is noticed."""
+
+    triton_keepalive_timeout_seconds: float = Field(default=5.0, gt=0)
+    """A connection to Triton whose ping is unanswered this long is closed (its calls fail
+    and are retried once on another connection)."""
+
+    triton_channel_max_age_seconds: float = Field(default=60.0, gt=0)
+    """Age at which the channel to Triton is replaced (calls on it finish first): the new
+    one resolves Triton's DNS name again and connects to every address, so Triton tasks
+    added behind the name get their share. Triton cannot close connections by age itself."""
+
+    @field_validator("triton_retries")
+    @classmethod
+    def _at_most_one_retry(cls, retries: int) -> int:
+        if retries > 1:
+            # Like a renamed variable's warning: the cause is a setting, not a line of code.
+            warnings.warn_explicit(
+                f"{cls.variable_as_set('triton_retries')}={retries}: a Triton call is retried "
+                "at most once (only when its connection failed); using 1",
+                DeprecatedVariableWarning,
+                "<environment>",
+                0,
+            )
+            return 1
+        return retries
 
     model_info_ttl_seconds: float = Field(default=30.0, gt=0)
     """How long the model version and MLflow run id read from Triton are cached."""
@@ -256,20 +307,6 @@ class ApiKeySettings(ComponentSettings):
     0600), rewritten after each reload that changed the table and at least once a minute.
     A gateway that starts while the database is unreachable authenticates from it. Unset:
     `<state_dir>/api-keys.snapshot.json`."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_field_name(cls, values: Any) -> Any:
-        # `cache_ttl_s=` in code still sets the interval for one release, like its variable.
-        if isinstance(values, dict) and "cache_ttl_s" in values:
-            values = dict(values)
-            values["refresh_interval_s"] = values.pop("cache_ttl_s")
-        return values
-
-    @property
-    def cache_ttl_s(self) -> float:
-        """Deprecated name of `refresh_interval_s` (one release)."""
-        return self.refresh_interval_s
 
     def pepper_bytes(self) -> bytes:
         return self.pepper.get_secret_value().encode() if self.pepper else b""

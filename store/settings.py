@@ -22,6 +22,11 @@ class DatabaseSettings(ComponentSettings):
     """SQLAlchemy URL, e.g. `postgresql+psycopg2://user:pw@host:5432/db`. Unset: SQLite file
     `<state_dir>/gateway.db`. Secret because it may carry a password."""
 
+    migrate_on_start: bool = True
+    """The gateway applies migrations when it starts (embedded and local runs). False where
+    `sentiment db upgrade` runs as its own step as the tables' owner and the gateway
+    connects with a role that cannot change the schema (ECS)."""
+
     def resolved_url(self) -> str:
         if self.url is not None:
             return self.url.get_secret_value()

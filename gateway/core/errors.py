@@ -121,6 +121,14 @@ class RateLimited(GatewayError):
         ]
 
 
+class StreamLimitExceeded(GatewayError):
+    """A stream went idle, lived or carried more than its limits allow: it is ended with
+    RESOURCE_EXHAUSTED (the client may open a new one)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "stream_limit"
+
+
 class Overloaded(GatewayError):
     """Too many requests in flight: shed fast with RESOURCE_EXHAUSTED and RetryInfo."""
 

@@ -43,6 +43,7 @@ from gateway.core.errors import (
     InternalError,
     PermissionDeniedError,
     RateLimited,
+    StreamLimitExceeded,
 )
 from gateway.core.ratelimit import InFlightLimiter, KeyedInFlightLimiter, TokenBucketLimiter
 from gateway.core.text import TextAnalyzer
@@ -137,6 +138,17 @@ class PredictionResult:
     """The audit id of the attempt that produced this result."""
 
 
+@dataclass(frozen=True)
+class StreamLimits:
+    """How long a stream may wait for its next message, live in all, and how many messages
+    it may carry: a stream that is opened and left (or fed forever) cannot hold a slot,
+    a task and its connection for ever."""
+
+    idle_timeout_s: float = 60.0
+    max_lifetime_s: float = 3600.0
+    max_messages: int = 100_000
+
+
 @dataclass
 class PredictionService:
     """The dataplane: one instance per server, shared by every call."""
@@ -157,6 +169,7 @@ class PredictionService:
     labels: list[str]
     default_timeout: float = 10.0
     stream_window: int = 16
+    stream_limits: StreamLimits = field(default_factory=StreamLimits)
     on_drift_sample: Callable[[int], None] = lambda count: None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -239,11 +252,41 @@ class PredictionService:
         caller = await self._open_stream(call)
         queue: asyncio.Queue[asyncio.Task[PredictionResult] | BaseException | None]
         queue = asyncio.Queue(self.stream_window)
+        limits = self.stream_limits
+        ends = time.monotonic() + limits.max_lifetime_s
+
+        async def next_message(messages: AsyncIterator[EncodedRequest]) -> EncodedRequest:
+            left = ends - time.monotonic()
+            wait = min(limits.idle_timeout_s, left)
+            try:
+                return await asyncio.wait_for(anext(messages), max(wait, 0.0))
+            except TimeoutError:
+                if wait < limits.idle_timeout_s:
+                    raise StreamLimitExceeded(
+                        f"stream open longer than {limits.max_lifetime_s:g}s; open a new one"
+                    ) from None
+                raise StreamLimitExceeded(
+                    f"no message for {limits.idle_timeout_s:g}s; stream closed"
+                ) from None
 
         async def read() -> None:
+            messages = aiter(requests)
+            count = 0
             try:
-                async for encoded in requests:
+                while True:
+                    try:
+                        encoded = await next_message(messages)
+                    except StopAsyncIteration:
+                        break
+                    count += 1
+                    if count > limits.max_messages:
+                        raise StreamLimitExceeded(
+                            f"over {limits.max_messages} messages; open a new stream"
+                        )
                     await queue.put(asyncio.create_task(self.predict(encoded, call, caller)))
+            except StreamLimitExceeded as err:
+                await self._refuse_stream(call, caller, err)
+                await queue.put(err)
             except Exception as err:
                 await queue.put(err)
             else:
@@ -263,13 +306,19 @@ class PredictionService:
                     leftover.cancel()
 
     async def _open_stream(self, call: CallInfo) -> Caller:
-        attempt = Attempt(call, _metadata_request_id(call), [])
         try:
             return await self.authenticate(call)
         except GatewayError as error:
-            error.audit_id = attempt.audit_id
-            await self._audit_refusal(attempt.record(error.code.name, error.message))
+            await self._refuse_stream(call, None, error)
             raise
+
+    async def _refuse_stream(
+        self, call: CallInfo, caller: Caller | None, error: GatewayError
+    ) -> None:
+        """Audit the end of a stream refused as a whole (at open, or past its limits)."""
+        attempt = Attempt(call, _metadata_request_id(call), [], caller=caller)
+        error.audit_id = attempt.audit_id
+        await self._audit_refusal(attempt.record(error.code.name, error.message))
 
     async def close(self) -> None:
         """Wait for pending drift writes."""

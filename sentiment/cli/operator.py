@@ -1,4 +1,4 @@
-"""Operator commands: `keys create|list|revoke` and `audit REQUEST_ID...`.
+"""Operator commands: `db upgrade`, `keys create|list|revoke` and `audit ID...`.
 
 `add_commands(subparsers)` adds them to the `sentiment` command. Each handler applies the
 database migrations first, so the commands work on a fresh database too.
@@ -40,6 +40,20 @@ def add_commands(subparsers: Any) -> None:
         "ids", nargs="+", metavar="ID", help="an audit id, or a request id (all its attempts)"
     )
     audit.set_defaults(handler=audit_show)
+
+    db = subparsers.add_parser("db", help="the database's schema and the gateway's rights")
+    db_actions = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_actions.add_parser(
+        "upgrade",
+        help="apply migrations as the tables' owner (a one-off step before gateways start)",
+    )
+    upgrade.add_argument(
+        "--gateway-role",
+        metavar="ROLE",
+        help="PostgreSQL role the gateway connects as: may insert and read audit records "
+        "and drift samples and read API keys, nothing else",
+    )
+    upgrade.set_defaults(handler=db_upgrade)
 
 
 @contextlib.contextmanager
@@ -137,3 +151,18 @@ def audit_show(args: argparse.Namespace, _settings: object = None) -> int:
     for wanted in missing:
         print(f"sentiment audit: no stored record for {wanted!r}", file=sys.stderr)
     return 1 if missing else 0
+
+
+def db_upgrade(args: argparse.Namespace, _settings: object = None) -> int:
+    from store import current_revision
+    from store.roles import grant_gateway_role
+
+    with _database(DatabaseSettings()) as engine:
+        if args.gateway_role:
+            grant_gateway_role(engine, args.gateway_role)
+        revision = current_revision(engine)
+    print(f"database at revision {revision}")
+    if args.gateway_role:
+        rights = "insert and read audit records and drift samples, read API keys"
+        print(f"role {args.gateway_role}: {rights}")
+    return 0

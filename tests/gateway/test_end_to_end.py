@@ -228,7 +228,7 @@ def test_triton_killed_then_back(
     with server:
         gateway, _ = live
         own = RunningGateway(
-            gateway_settings(server.grpc_url, triton_retries=2),
+            gateway_settings(server.grpc_url, triton_retries=1),
             tmp_path / "state",
             gateway.analyzer,
         ).start()

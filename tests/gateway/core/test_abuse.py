@@ -122,3 +122,26 @@ def test_a_stream_is_refused_when_it_opens(start_gateway: Any) -> None:
         assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         never.set()
+
+
+def test_an_idle_stream_is_ended_and_audited(start_gateway: Any) -> None:
+    gateway: RunningGateway = start_gateway(stream_idle_timeout_seconds=0.5)
+    key = gateway.create_key("idler")
+    never = threading.Event()
+
+    def silent() -> Any:
+        never.wait(10)
+        yield from ()
+
+    responses = gateway.stub.PredictStream(
+        silent(), metadata=(*auth(key), ("x-request-id", "idle-1")), timeout=5
+    )
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            next(iter(responses))
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "no message for 0.5s" in (caught.value.details() or "")
+    finally:
+        never.set()
+    (row,) = [r for r in stored_rows(gateway) if r.request_id == "idle-1"]
+    assert row.status == "RESOURCE_EXHAUSTED" and row.key_id is not None
