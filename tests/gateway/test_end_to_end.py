@@ -8,6 +8,7 @@ features' parity with training, and Triton being killed and coming back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -27,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from client.sdk import SentimentClient
 from gateway.core.text import TextAnalyzer
 from serving.tritonserver import TritonServer
 from store import AuditRow, DriftRow, make_engine
@@ -129,6 +131,27 @@ def test_a_request_id_retried_after_refusals_keeps_every_attempt(
     assert unauthenticated.request_bytes == len(
         pb.PredictRequest(text="a fine film", request_id="retry-1").SerializeToString()
     )
+
+
+def test_the_sdk_names_an_attempt_refused_before_authentication(
+    live: tuple[RunningGateway, str],
+) -> None:
+    gateway, key = live
+    wrong = "snt_000000000000_" + "x" * 43
+
+    async def body() -> str:
+        async with SentimentClient(gateway.target, wrong, retries=0) as client:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await client.predict("a fine film", request_id="sdk-refused-1")
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        async with SentimentClient(gateway.target, key) as client:
+            answer = await client.predict("a fine film", request_id="sdk-refused-1")
+        return answer.audit_id
+
+    answered = asyncio.run(body())
+    rows, _ = stored(gateway, "sdk-refused-1")
+    assert sorted(row.status for row in rows) == ["OK", "UNAUTHENTICATED"]
+    assert {row.audit_id for row in rows if row.status == "OK"} == {answered}
 
 
 def test_sentiment_predict_command(live: tuple[RunningGateway, str], tiny_run: Any) -> None:
