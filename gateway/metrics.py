@@ -61,6 +61,46 @@ class PersistenceReadings:
     drift_dropped: Callable[[], float]
 
 
+PERSISTENCE_COUNTERS = (
+    (
+        "sentiment_gateway_key_refresh_failures",
+        "Loads of the API key table that failed (database unreachable, hung or refusing)",
+        "key_refresh_failures",
+    ),
+    (
+        "sentiment_gateway_audit_dead_lettered",
+        "Audit records the database refused as invalid, kept in the dead-letter file",
+        "audit_dead_lettered",
+    ),
+    (
+        "sentiment_gateway_audit_quarantined",
+        "Corrupt audit spool frames (about one record each) moved to quarantine/",
+        "audit_quarantined",
+    ),
+    (
+        "sentiment_gateway_audit_write_errors",
+        "Failed audit writes to the database (each is retried)",
+        "audit_write_errors",
+    ),
+    (
+        "sentiment_gateway_audit_file_errors",
+        "Failed audit checkpoint, dead-letter or lease writes (each is retried)",
+        "audit_file_errors",
+    ),
+    (
+        "sentiment_gateway_audit_orphan_records",
+        "Audit records drained from the spools of gateway instances that are gone",
+        "audit_orphan_records",
+    ),
+    (
+        "sentiment_gateway_drift_samples_dropped",
+        "Drift samples dropped (queue full or refused by the database)",
+        "drift_dropped",
+    ),
+)
+"""(name, help, PersistenceReadings field) of the counters read at scrape time."""
+
+
 class CallbackCounters(Collector):
     """Counters kept by other objects (the audit log, the drift sink), read at scrape time."""
 
@@ -163,45 +203,13 @@ class GatewayMetrics(MetricsEndpoint):
         return observe
 
     def watch_persistence(self, readings: PersistenceReadings) -> None:
-        """Read the audit log's and drift sink's state and counters at scrape time."""
+        """Read the audit log's, drift sink's and key store's state and counters at scrape
+        time."""
         self.key_table_age.set_function(readings.key_table_age)
         self.keys_from_snapshot.set_function(readings.keys_from_snapshot)
-        self.persistence_counters.watch(
-            "sentiment_gateway_key_refresh_failures",
-            "Loads of the API key table that failed (database unreachable, hung or refusing)",
-            readings.key_refresh_failures,
-        )
         self.audit_spool_depth.set_function(readings.spool_depth)
         self.audit_spool_bytes.set_function(readings.spool_bytes)
         self.audit_spool_max_bytes.set_function(readings.spool_max_bytes)
         self.audit_write_lag.set_function(readings.write_lag)
-        self.persistence_counters.watch(
-            "sentiment_gateway_audit_dead_lettered",
-            "Audit records the database refused as invalid, kept in the dead-letter file",
-            readings.audit_dead_lettered,
-        )
-        self.persistence_counters.watch(
-            "sentiment_gateway_audit_quarantined",
-            "Corrupt audit spool frames (about one record each) moved to quarantine/",
-            readings.audit_quarantined,
-        )
-        self.persistence_counters.watch(
-            "sentiment_gateway_audit_write_errors",
-            "Failed audit writes to the database (each is retried)",
-            readings.audit_write_errors,
-        )
-        self.persistence_counters.watch(
-            "sentiment_gateway_audit_file_errors",
-            "Failed audit checkpoint, dead-letter or lease writes (each is retried)",
-            readings.audit_file_errors,
-        )
-        self.persistence_counters.watch(
-            "sentiment_gateway_audit_orphan_records",
-            "Audit records drained from the spools of gateway instances that are gone",
-            readings.audit_orphan_records,
-        )
-        self.persistence_counters.watch(
-            "sentiment_gateway_drift_samples_dropped",
-            "Drift samples dropped (queue full or refused by the database)",
-            readings.drift_dropped,
-        )
+        for name, documentation, field in PERSISTENCE_COUNTERS:
+            self.persistence_counters.watch(name, documentation, getattr(readings, field))
