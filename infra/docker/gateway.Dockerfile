@@ -14,8 +14,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv
 # Only the gateway's runtime dependencies: the training stack (torch, transformers) stays out.
+# The lock (scripts/lock_requirements.py) names every package with its hashes: nothing else.
 COPY infra/docker/gateway-requirements.txt ./
-RUN pip install --no-cache-dir -r gateway-requirements.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r gateway-requirements.txt
 COPY pyproject.toml README.md ./
 COPY config ./config
 COPY contract ./contract

@@ -17,9 +17,10 @@ FROM nvcr.io/nvidia/tritonserver:25.07-py3
 # The Python models (tokenizer, post-processing) import numpy and tokenizers; they run in
 # the stub's embedded interpreter, which uses this image's python3 site-packages.
 # The image's Ubuntu 24.04 marks its python3 as externally managed (PEP 668); the stub
-# reads this interpreter's packages, so they go there.
+# reads this interpreter's packages, so they go there. The lock (scripts/lock_requirements.py,
+# Python 3.12) names every package with its hashes: nothing else is installed.
 COPY infra/docker/triton-requirements.txt /opt/sentiment/triton-requirements.txt
-RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir \
+RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir --require-hashes --no-deps \
         -r /opt/sentiment/triton-requirements.txt \
     && python3 -c "import numpy, tokenizers; assert numpy.__version__.startswith('1.')"
 COPY --chmod=0755 infra/docker/triton-entrypoint.sh /usr/local/bin/sentiment-triton

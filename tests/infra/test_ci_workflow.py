@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,31 @@ def test_referenced_files_exist(workflow: dict[str, Any]) -> None:
     ]  # fmt: skip
     assert (ROOT / "infra" / "scripts" / "smoke-test.sh").is_file()
     assert (ROOT / "infra" / "terraform" / "environments" / "dev.backend.hcl").is_file()
+
+
+# owner/repo[/path]@<commit> # <tag>: a tag can be moved to other code, a commit cannot.
+PINNED_ACTION = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v?\d+(\.\d+)*")
+
+
+def test_every_action_is_pinned_by_commit() -> None:
+    for path in sorted((ROOT / ".github").rglob("*.y*ml")):
+        lines = path.read_text().splitlines()
+        uses = [
+            line.split("uses:", 1)[1].strip() for line in lines if re.match(r"\s*(- )?uses:", line)
+        ]
+        assert uses, f"{path.name}: no actions found"
+        for action in uses:
+            if action.startswith("./"):  # an action of this repository
+                continue
+            if action.startswith("docker://"):
+                assert re.search(r"@sha256:[0-9a-f]{64}$", action), f"{path.name}: {action}"
+                continue
+            assert PINNED_ACTION.fullmatch(action), f"{path.name}: {action} is not pinned by commit"
+
+
+def test_the_pin_check_refuses_tags_and_short_shas() -> None:
+    assert PINNED_ACTION.fullmatch("actions/checkout@" + "0" * 40 + " # v4.4.0")
+    assert PINNED_ACTION.fullmatch("github/codeql-action/init@" + "a" * 40 + " # v3.28.1")
+    tag, short, bare = "actions/checkout@v4", "actions/checkout@11d5960", "actions/x@" + "0" * 40
+    for unpinned in (tag, short, bare, "aquasecurity/trivy-action@0.28.0"):
+        assert not PINNED_ACTION.fullmatch(unpinned), unpinned

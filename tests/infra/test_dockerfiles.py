@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -43,12 +46,52 @@ def test_hadolint(dockerfile: Path, hadolint: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def pinned_base(image: str, stages: set[str]) -> bool:
+    """Whether a FROM names an image by an explicit tag other than latest, or by digest.
+
+    Digests are not written here: this machine reaches no registry, so the release step
+    records them (docs/deployment.md, "Base image digests").
+    """
+    if image in stages:  # an earlier stage of the same Dockerfile
+        return True
+    if "$" in image:  # a build argument could name any image
+        return False
+    name, _, digest = image.partition("@")
+    if digest:
+        return re.fullmatch(r"sha256:[0-9a-f]{64}", digest) is not None
+    last = name.rsplit("/", 1)[-1]  # a registry's host:port is not a tag
+    return ":" in last and last.rsplit(":", 1)[1] not in ("", "latest")
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        ("python:3.11.10-slim-bookworm", True),
+        ("nvcr.io/nvidia/tritonserver:25.07-py3", True),
+        ("python@sha256:" + "a" * 64, True),
+        ("python:3.11.10-slim-bookworm@sha256:" + "0" * 64, True),
+        ("build", True),  # a stage
+        ("python", False),
+        ("python:latest", False),
+        ("localhost:5000/sentiment", False),
+        ("localhost:5000/sentiment:latest", False),
+        ("python@sha256:abc", False),
+        ("${BASE_IMAGE}", False),
+    ],
+)
+def test_the_base_check_refuses_latest_and_tagless_images(image: str, pinned: bool) -> None:
+    assert pinned_base(image, stages={"build"}) is pinned
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_pinned_bases_and_numeric_non_root_user(dockerfile: Path) -> None:
     text = dockerfile.read_text()
+    stages: set[str] = set()
     for line in instructions(text, "FROM"):
-        image = line.split()[1]
-        assert ":" in image and not image.endswith(":latest"), line
+        words = [word for word in line.split()[1:] if not word.startswith("--platform")]
+        assert pinned_base(words[0], stages), f"{dockerfile.name}: unpinned base in {line!r}"
+        if len(words) == 3 and words[1].upper() == "AS":
+            stages.add(words[2])
     users = instructions(text, "USER")
     assert users, f"{dockerfile.name} runs as root"
     assert re.fullmatch(r"USER (\d+|\$\{UID\}):(\d+|\$\{UID\})", users[-1]), users[-1]
@@ -95,13 +138,65 @@ def pins(lines: list[str]) -> dict[str, str]:
     return found
 
 
+def lock_tool() -> ModuleType:
+    """scripts/lock_requirements.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "lock_requirements", ROOT / "scripts" / "lock_requirements.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_image_pins_match_the_project() -> None:
+    """The .in files pin what pyproject.toml pins (scripts/lock_requirements.py --check: the
+    locks pin what the .in files pin). Transitive versions are not compared with the .venv:
+    pyproject.toml leaves them open, so a fresh `make setup` may take newer ones."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     declared = pins(project)
-    for requirements in ("gateway-requirements.txt", "triton-requirements.txt"):
+    for requirements in ("gateway-requirements.in", "triton-requirements.in"):
         for name, version in pins(read(requirements).splitlines()).items():
             expected = declared.get(name) or metadata.version(name)
             assert version == expected, f"{requirements}: {name}=={version}, project: {expected}"
+
+
+def test_images_install_only_their_hash_locked_dependencies() -> None:
+    tool = lock_tool()
+    assert {lock.target.name for lock in tool.LOCKS} == {
+        path.name for path in DOCKER.glob("*requirements*.txt")
+    }
+    for dockerfile, lock in (("gateway.Dockerfile", "gateway-requirements.txt"),
+                             ("triton.Dockerfile", "triton-requirements.txt")):  # fmt: skip
+        installs = [line for line in instructions(read(dockerfile), "RUN") if " -r " in line]
+        assert len(installs) == 1, installs
+        assert "--require-hashes --no-deps" in installs[0], installs[0]
+        assert installs[0].split(" -r ")[1].split()[0].endswith(lock), installs[0]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "lock_requirements.py"), "--check"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_lock_check_finds_an_unhashed_stray_or_stale_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = lock_tool()
+    monkeypatch.setattr(tool, "DOCKER", tmp_path)
+    lock = tool.Lock("x-requirements", "3.11", "x86_64-manylinux_2_36", "python:3.11")
+    (tmp_path / "x-requirements.in").write_text("tokenizers==0.22.2\nnumpy==1.26.4\n")
+    (tmp_path / "x-requirements.txt").write_text(
+        "tokenizers==0.22.1 \\\n    --hash=sha256:00\n    # via -r x-requirements.in\n"
+        "huggingface-hub==0.36.2\n    # via tokenizers\n"
+        "requests==2.34.2 \\\n    --hash=sha256:00\n    # via\n    #   -c constraints\n"
+    )
+    problems = "\n".join(tool.check(lock))
+    assert "tokenizers==0.22.1, x-requirements.in: 0.22.2" in problems
+    assert "numpy from x-requirements.in is not locked" in problems
+    assert "huggingface-hub has no --hash" in problems
+    assert "requests is not required by x-requirements.in" in problems
 
 
 def patched_ngc_release(image: str) -> bool:
