@@ -69,6 +69,7 @@ lint: setup
 	$(BIN)/buf lint
 	$(BIN)/python scripts/gen_proto.py --check
 	$(BIN)/python scripts/gen_infra_settings.py --check
+	$(BIN)/python scripts/lock_requirements.py --check
 
 # Regenerate api/generated/ from proto/ (committed; `make lint` fails when stale).
 proto: setup
