@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, iam_auth: bool = False) -> Engine:
     """An engine for `url`: SQLite files get WAL and full fsync, PostgreSQL short timeouts.
 
     A SQLite file's parent folder is created. Connections are pinged on checkout so that
     a restarted PostgreSQL is picked up without errors after the first failed write.
+    With `iam_auth` (PostgreSQL on RDS) each new connection logs in with a freshly signed
+    IAM token as its password (`DatabaseSettings.iam_auth` checks the URL asks for TLS).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -37,13 +40,42 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             keepalives_count=3,
             tcp_user_timeout=5000,
         )
-    return create_engine(
+    engine = create_engine(
         parsed,
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         connect_args=connect_args,
     )
+    if iam_auth:
+        event.listen(engine, "do_connect", _rds_iam_password(parsed))
+    return engine
+
+
+def _rds_iam_password(url: URL) -> Callable[..., None]:
+    """A `do_connect` hook that sets the password to an RDS IAM token for `url`'s user.
+
+    A token is valid for 15 minutes and checked only at login, so one is signed (locally,
+    no AWS call) for every new connection; pooled connections outlive their token. The
+    credentials are the AWS SDK's (on ECS the task role's, refreshed by the SDK).
+    """
+    import boto3
+    from botocore.exceptions import NoRegionError
+
+    if url.get_backend_name() != "postgresql" or not url.host or not url.username:
+        raise ValueError("IAM authentication needs a PostgreSQL URL with a host and a user")
+    try:
+        rds = boto3.session.Session().client("rds")
+    except NoRegionError:
+        raise ValueError("IAM authentication needs an AWS region (AWS_REGION)") from None
+    host, port, user = url.host, url.port or 5432, url.username
+
+    def set_token(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["password"] = rds.generate_db_auth_token(
+            DBHostname=host, Port=port, DBUsername=user
+        )
+
+    return set_token
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

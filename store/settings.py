@@ -7,7 +7,7 @@ settings (`gateway.settings`, `monitoring.settings`).
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from config.base import ComponentSettings
@@ -26,6 +26,34 @@ class DatabaseSettings(ComponentSettings):
     """The gateway applies migrations when it starts (embedded and local runs). False where
     `sentiment db upgrade` runs as its own step as the tables' owner and the gateway
     connects with a role that cannot change the schema (ECS)."""
+
+    iam_auth: bool = False
+    """Log in with an RDS IAM token instead of a password: a fresh token (valid 15 min)
+    is signed with the process's AWS credentials for each new connection, so there is no
+    password to store or rotate. Needs a PostgreSQL URL with a user, no password and
+    `sslmode=require` or stricter; the region is the AWS SDK's (`AWS_REGION`)."""
+
+    gateway_role_password: SecretStr | None = None
+    """Password that `sentiment db upgrade --create-role password` gives the gateway's role
+    when it creates it (read here, never from the command line). Unused otherwise."""
+
+    @model_validator(mode="after")
+    def _iam_auth_needs_tls(self) -> DatabaseSettings:
+        if self.iam_auth:
+            from sqlalchemy.engine import make_url
+
+            url = make_url(self.url.get_secret_value()) if self.url else None
+            if url is None or url.get_backend_name() != "postgresql" or not url.username:
+                raise ValueError(
+                    "SENTIMENT_DATABASE_IAM_AUTH needs a PostgreSQL SENTIMENT_DATABASE_URL "
+                    "with a user name (RDS)"
+                )
+            if url.query.get("sslmode") not in ("require", "verify-ca", "verify-full"):
+                raise ValueError(
+                    "SENTIMENT_DATABASE_IAM_AUTH sends a token as the password: add "
+                    "?sslmode=require (or verify-full) to SENTIMENT_DATABASE_URL"
+                )
+        return self
 
     def resolved_url(self) -> str:
         if self.url is not None:

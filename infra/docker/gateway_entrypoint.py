@@ -6,7 +6,9 @@ On ECS the database password comes from the RDS-managed Secrets Manager secret a
 variable; `SENTIMENT_DATABASE_URL` needs it inside a URL. When that URL is unset and
 SENTIMENT_DB_HOST, SENTIMENT_DB_USER and SENTIMENT_DB_PASSWORD are set, this builds
 `postgresql+psycopg2://user:password@host:port/name?sslmode=require` (password URL-quoted)
-and then replaces itself with `sentiment`. Nothing is printed: the URL holds a secret.
+and then replaces itself with `sentiment`. With SENTIMENT_DATABASE_IAM_AUTH true the URL
+has no password (the engine logs in with IAM tokens) and none is needed. Nothing is
+printed: the URL holds a secret.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ SENTIMENT = str(Path(sys.executable).with_name("sentiment"))
 
 def database_url(env: dict[str, str]) -> str | None:
     host, user, password = (env.get(f"SENTIMENT_DB_{k}") for k in ("HOST", "USER", "PASSWORD"))
-    if not (host and user and password):
+    # With IAM authentication the engine signs a token for each connection: no password.
+    iam = env.get("SENTIMENT_DATABASE_IAM_AUTH", "").strip().lower() in ("1", "true", "yes", "on")
+    if not (host and user and (password or iam)):
         return None
     port = env.get("SENTIMENT_DB_PORT", "5432")
     name = env.get("SENTIMENT_DB_NAME", "sentiment")
     sslmode = env.get("SENTIMENT_DB_SSLMODE", "require")
-    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    credentials = quote(user, safe="")
+    if password and not iam:
+        credentials += f":{quote(password, safe='')}"
     return f"postgresql+psycopg2://{credentials}@{host}:{port}/{name}?sslmode={sslmode}"
 
 

@@ -87,6 +87,8 @@ module "services" {
   db_username           = module.database.username
   db_secret_arn         = module.database.master_secret_arn
   db_security_group_id  = module.database.security_group_id
+  db_resource_id        = module.database.resource_id
+  account_id            = data.aws_caller_identity.current.account_id
   triton_desired_count  = var.triton_desired_count
   triton_max_count      = var.triton_max_count
   gateway_desired_count = var.gateway_desired_count

@@ -67,3 +67,8 @@ output "retention_job" {
     log_group              = module.retention.log_group
   }
 }
+
+output "migrate_task" {
+  description = "Task definition, security group and subnets of the one-off migrate task (infra/scripts/migrate.sh)."
+  value       = module.services.migrate_task
+}

@@ -53,6 +53,13 @@ def add_commands(subparsers: Any) -> None:
         help="PostgreSQL role the gateway connects as: may insert and read audit records "
         "and drift samples and read API keys, nothing else",
     )
+    upgrade.add_argument(
+        "--create-role",
+        choices=("iam", "password"),
+        metavar="{iam,password}",
+        help="create the gateway role (LOGIN) when it is missing: iam logs in with IAM "
+        "tokens (granted rds_iam on RDS), password with SENTIMENT_DATABASE_GATEWAY_ROLE_PASSWORD",
+    )
     upgrade.set_defaults(handler=db_upgrade)
 
 
@@ -61,7 +68,7 @@ def _database(settings: DatabaseSettings) -> Iterator[Engine]:
     """The configured database, migrated to head; its connections closed afterwards."""
     from store import make_engine, upgrade_database
 
-    engine = make_engine(settings.resolved_url(), pool_size=1)
+    engine = make_engine(settings.resolved_url(), pool_size=1, iam_auth=settings.iam_auth)
     try:
         upgrade_database(engine)
         yield engine
@@ -155,13 +162,36 @@ def audit_show(args: argparse.Namespace, _settings: object = None) -> int:
 
 def db_upgrade(args: argparse.Namespace, _settings: object = None) -> int:
     from store import current_revision
-    from store.roles import grant_gateway_role
+    from store.roles import create_gateway_role, grant_gateway_role
 
-    with _database(DatabaseSettings()) as engine:
-        if args.gateway_role:
-            grant_gateway_role(engine, args.gateway_role)
-        revision = current_revision(engine)
+    settings = DatabaseSettings()
+    create = getattr(args, "create_role", None)
+    password = settings.gateway_role_password
+    if create and not args.gateway_role:
+        print("sentiment db upgrade: --create-role needs --gateway-role ROLE", file=sys.stderr)
+        return 1
+    if create == "password" and password is None:
+        print(
+            "sentiment db upgrade: --create-role password reads the password from "
+            "SENTIMENT_DATABASE_GATEWAY_ROLE_PASSWORD, which is unset",
+            file=sys.stderr,
+        )
+        return 1
+    changes: list[str] = []
+    try:
+        with _database(settings) as engine:
+            if create:
+                secret = password.get_secret_value() if create == "password" and password else None
+                changes = create_gateway_role(engine, args.gateway_role, password=secret)
+            if args.gateway_role:
+                grant_gateway_role(engine, args.gateway_role)
+            revision = current_revision(engine)
+    except ValueError as error:  # a bad role name, a missing role, an unusable password
+        print(f"sentiment db upgrade: {error}", file=sys.stderr)
+        return 1
     print(f"database at revision {revision}")
+    for change in changes:
+        print(change)
     if args.gateway_role:
         rights = "insert and read audit records and drift samples, read API keys"
         print(f"role {args.gateway_role}: {rights}")

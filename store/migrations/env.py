@@ -30,7 +30,8 @@ def run_migrations_online() -> None:
     from store.engine import make_engine
     from store.settings import DatabaseSettings
 
-    engine = make_engine(DatabaseSettings().resolved_url())
+    settings = DatabaseSettings()
+    engine = make_engine(settings.resolved_url(), iam_auth=settings.iam_auth)
     with engine.begin() as new_connection:
         _run(new_connection)
     engine.dispose()

@@ -74,6 +74,34 @@ def test_database_url_is_assembled_with_a_quoted_password() -> None:
     assert gateway_entrypoint.database_url({"SENTIMENT_DB_HOST": "x"}) is None
 
 
+def test_with_iam_auth_the_database_url_has_no_password() -> None:
+    """The gateway's URL on ECS: its own role, TLS, and a token per connection instead."""
+    from sqlalchemy.engine import make_url
+
+    from store.settings import DatabaseSettings
+
+    sys.path.insert(0, str(DOCKER))
+    try:
+        import gateway_entrypoint
+    finally:
+        sys.path.remove(str(DOCKER))
+    env = {
+        "SENTIMENT_DB_HOST": "db.internal",
+        "SENTIMENT_DB_USER": "sentiment_gateway",
+        "SENTIMENT_DATABASE_IAM_AUTH": "true",
+    }
+    text = gateway_entrypoint.database_url(env) or ""
+    url = make_url(text)
+    assert (url.username, url.password, url.query["sslmode"]) == (
+        "sentiment_gateway",
+        None,
+        "require",
+    )
+    settings = DatabaseSettings(url=text, iam_auth=True)  # passes the TLS check
+    assert settings.iam_auth
+    assert gateway_entrypoint.database_url({**env, "SENTIMENT_DATABASE_IAM_AUTH": "false"}) is None
+
+
 def test_pipeline_image_runs_sentiment_with_the_database_url(tmp_path: Path) -> None:
     """`pipeline-job.sh sentiment ARGS` (the scheduled `sentiment retention apply`) goes
     through the gateway's entry point: the URL is assembled, the bare password dropped."""

@@ -63,19 +63,25 @@ def test_compose_sets_only_current_variables(compose: dict[str, Any]) -> None:
 
 
 def test_terraform_sets_only_current_variables(terraform: Any) -> None:
-    for task in ("gateway", "retention"):
+    for task in ("gateway", "retention", "migrate"):
         assert_current(set(terraform_variables(terraform, task)), f"{task} task definition")
 
 
 def test_terraform_retention_task_reaches_the_gateway_database(terraform: Any) -> None:
-    """The scheduled job gets the database exactly as the gateway does (its owner role)."""
+    """The scheduled job gets the database exactly as the migrate task does (the owner);
+    the gateway reaches the same database as its own role, with no password."""
     retention = terraform_variables(terraform, "retention")
+    migrate = terraform_variables(terraform, "migrate")
     gateway = terraform_variables(terraform, "gateway")
-    database = {name for name in gateway if name.startswith("SENTIMENT_DB_")}
+    database = {name for name in migrate if name.startswith("SENTIMENT_DB_")}
     assert database == {name for name in retention if name.startswith("SENTIMENT_DB_")}
     assert {name: retention[name] for name in database} == {
-        name: gateway[name] for name in database
+        name: migrate[name] for name in database
     }
+    where = ("SENTIMENT_DB_HOST", "SENTIMENT_DB_PORT", "SENTIMENT_DB_NAME", "SENTIMENT_DB_SSLMODE")
+    assert {name: gateway[name] for name in where} == {name: migrate[name] for name in where}
+    assert gateway["SENTIMENT_DB_USER"] != migrate["SENTIMENT_DB_USER"]
+    assert "SENTIMENT_DB_PASSWORD" not in gateway
 
 
 def test_dockerfiles_set_only_current_variables() -> None:

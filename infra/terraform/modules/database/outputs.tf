@@ -18,6 +18,11 @@ output "username" {
   value       = aws_db_instance.main.username
 }
 
+output "resource_id" {
+  description = "DbiResourceId of the instance: the db-... part of rds-db:connect ARNs (IAM auth)."
+  value       = aws_db_instance.main.resource_id
+}
+
 output "master_secret_arn" {
   description = "Secrets Manager secret (JSON: username, password) managed by RDS."
   value       = aws_db_instance.main.master_user_secret[0].secret_arn

@@ -1,7 +1,8 @@
 # Least-privilege roles. Execution role: pull images, write logs, read the tasks' secrets
-# (the database password and API key pepper for the gateway, the admin key for Triton).
-# Task roles: read-only access to the model release prefix; the gateway's may also mount
-# the audit spool through its access point (spool.tf).
+# (the API key pepper for the gateway, the admin key for Triton). The migrate task has its
+# own, the only one that reads the database's master password. Task roles: read-only
+# access to the model release prefix; the gateway's may also mount the audit spool
+# through its access point (spool.tf) and log in to PostgreSQL as its own role (IAM).
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -27,7 +28,6 @@ data "aws_iam_policy_document" "execution_secrets" {
     sid     = "ReadTaskSecrets"
     actions = ["secretsmanager:GetSecretValue"]
     resources = [
-      var.db_secret_arn,
       aws_secretsmanager_secret.api_key_pepper.arn,
       aws_secretsmanager_secret.triton_admin_key.arn,
     ]
@@ -152,4 +152,62 @@ resource "aws_secretsmanager_secret" "triton_admin_key" {
 resource "aws_secretsmanager_secret_version" "triton_admin_key" {
   secret_id     = aws_secretsmanager_secret.triton_admin_key.id
   secret_string = random_password.triton_admin_key.result
+}
+
+# The gateway logs in to PostgreSQL as its own role with IAM tokens (store/engine.py):
+# this role only, on this instance only.
+data "aws_iam_policy_document" "gateway_db_connect" {
+  statement {
+    sid       = "ConnectAsTheGatewayRole"
+    actions   = ["rds-db:connect"]
+    resources = ["arn:aws:rds-db:${var.region}:${var.account_id}:dbuser:${var.db_resource_id}/${var.db_gateway_username}"]
+  }
+}
+
+resource "aws_iam_role_policy" "gateway_db_connect" {
+  name   = "connect-as-gateway-db-role"
+  role   = aws_iam_role.gateway.id
+  policy = data.aws_iam_policy_document.gateway_db_connect.json
+}
+
+# The migrate task: its execution role pulls the image, writes logs and reads the master
+# password; its task role may do nothing (the task calls no AWS API).
+resource "aws_iam_role" "migrate_execution" {
+  name               = "${var.name}-migrate-execution"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "migrate_execution" {
+  role       = aws_iam_role.migrate_execution.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+}
+
+data "aws_iam_policy_document" "migrate_secrets" {
+  statement {
+    sid       = "ReadDatabaseMasterSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.db_secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptDatabaseMasterSecret"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "migrate_secrets" {
+  name   = "read-database-master-secret"
+  role   = aws_iam_role.migrate_execution.id
+  policy = data.aws_iam_policy_document.migrate_secrets.json
+}
+
+resource "aws_iam_role" "migrate" {
+  name               = "${var.name}-migrate-task"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }

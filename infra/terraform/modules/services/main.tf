@@ -4,7 +4,7 @@
 locals {
   release_uri      = "s3://${var.models_bucket}/releases/${var.model_release}"
   triton_host      = "triton.${aws_service_discovery_private_dns_namespace.main.name}"
-  container_logs   = { for key in ["triton", "gateway"] : key => "/${var.name}/${key}" }
+  container_logs   = { for key in ["triton", "gateway", "migrate"] : key => "/${var.name}/${key}" }
   gateway_uid      = "10001"
   triton_uid       = "1000"
   model_sync_paths = "/models/sentiment_tokenizer"
@@ -212,18 +212,24 @@ resource "aws_ecs_task_definition" "gateway" {
         # On EFS too: a replacement task starting while the database is unreachable
         # authenticates from the key table its predecessors last saw (hashes only).
         { name = "SENTIMENT_API_KEY_SNAPSHOT_FILE", value = "${local.audit_spool_dir}/api-keys.snapshot.json" },
+        # The gateway's own role (insert and read audit and drift rows, read keys), logging
+        # in with IAM tokens signed by the task role: no password exists, none rotates.
+        # The schema is the migrate task's job (sentiment db upgrade, as the owner).
         { name = "SENTIMENT_DB_HOST", value = var.db_host },
         { name = "SENTIMENT_DB_PORT", value = tostring(var.db_port) },
         { name = "SENTIMENT_DB_NAME", value = var.db_name },
-        { name = "SENTIMENT_DB_USER", value = var.db_username },
+        { name = "SENTIMENT_DB_USER", value = var.db_gateway_username },
         { name = "SENTIMENT_DB_SSLMODE", value = "require" },
+        { name = "SENTIMENT_DATABASE_IAM_AUTH", value = "true" },
+        { name = "SENTIMENT_DATABASE_MIGRATE_ON_START", value = "false" },
+        { name = "AWS_REGION", value = var.region },
+        { name = "AWS_DEFAULT_REGION", value = var.region },
         { name = "SENTIMENT_GATEWAY_DRAIN_SECONDS", value = tostring(local.gateway_stop.drain_seconds) },
         { name = "SENTIMENT_AUDIT_CLOSE_TIMEOUT_S", value = tostring(local.gateway_stop.audit_close_timeout_s) },
         { name = "SENTIMENT_AUDIT_LEASE_TTL_S", value = tostring(local.gateway_stop.audit_lease_ttl_s) },
         { name = "SENTIMENT_AUDIT_RECOVERY_INTERVAL_S", value = tostring(local.gateway_stop.audit_recovery_interval_s) },
       ]
       secrets = [
-        { name = "SENTIMENT_DB_PASSWORD", valueFrom = "${var.db_secret_arn}:password::" },
         { name = "SENTIMENT_API_KEY_PEPPER", valueFrom = aws_secretsmanager_secret.api_key_pepper.arn },
       ]
       mountPoints = [
@@ -251,6 +257,67 @@ resource "aws_ecs_task_definition" "gateway" {
       }
     },
   ])
+}
+
+# One-off task, run before a deploy that may change the schema (infra/scripts/migrate.sh,
+# docs/deployment.md): `sentiment db upgrade` as the tables' owner (the RDS master user,
+# whose password only this task's execution role may read), which also creates the
+# gateway's role (IAM login) when missing and grants it exactly the gateway's rights.
+resource "aws_ecs_task_definition" "migrate" {
+  family                   = "${var.name}-migrate"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 256
+  memory                   = 512
+  execution_role_arn       = aws_iam_role.migrate_execution.arn
+  task_role_arn            = aws_iam_role.migrate.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name = "state"
+  }
+  volume {
+    name = "tmp"
+  }
+
+  container_definitions = jsonencode([{
+    name                   = "migrate"
+    image                  = var.gateway_image
+    essential              = true
+    user                   = "${local.gateway_uid}:${local.gateway_uid}"
+    readonlyRootFilesystem = true
+    privileged             = false
+    command                = ["db", "upgrade", "--gateway-role", var.db_gateway_username, "--create-role", "iam"]
+    linuxParameters        = { initProcessEnabled = true }
+    environment = [
+      { name = "SENTIMENT_STATE_DIR", value = "/var/lib/sentiment" },
+      { name = "SENTIMENT_DB_HOST", value = var.db_host },
+      { name = "SENTIMENT_DB_PORT", value = tostring(var.db_port) },
+      { name = "SENTIMENT_DB_NAME", value = var.db_name },
+      { name = "SENTIMENT_DB_USER", value = var.db_username },
+      { name = "SENTIMENT_DB_SSLMODE", value = "require" },
+      { name = "HOME", value = "/tmp" },
+    ]
+    secrets = [
+      { name = "SENTIMENT_DB_PASSWORD", valueFrom = "${var.db_secret_arn}:password::" },
+    ]
+    mountPoints = [
+      { sourceVolume = "state", containerPath = "/var/lib/sentiment", readOnly = false },
+      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+    ]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.containers["migrate"].name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "migrate"
+      }
+    }
+  }])
 }
 
 resource "aws_ecs_service" "gateway" {

@@ -238,3 +238,39 @@ resource "aws_wafv2_web_acl_logging_configuration" "gateway" {
   resource_arn            = aws_wafv2_web_acl.gateway.arn
   log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
 }
+
+# The migrate task's own group: PostgreSQL to the database, HTTPS to AWS APIs (ECR,
+# Secrets Manager, CloudWatch Logs), nothing in.
+resource "aws_security_group" "migrate" {
+  #checkov:skip=CKV2_AWS_5:attached by aws ecs run-task (infra/scripts/migrate.sh), which the check cannot see
+  name        = "${var.name}-migrate"
+  description = "Migrate task: PostgreSQL and AWS APIs out, nothing in"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "migrate_to_db" {
+  security_group_id            = aws_security_group.migrate.id
+  description                  = "PostgreSQL (migrations, the gateway's role and grants)"
+  referenced_security_group_id = var.db_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = var.db_port
+  to_port                      = var.db_port
+}
+
+resource "aws_vpc_security_group_egress_rule" "migrate_https" {
+  security_group_id = aws_security_group.migrate.id
+  description       = "HTTPS to AWS APIs (ECR, Secrets Manager, CloudWatch Logs)"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_from_migrate" {
+  security_group_id            = var.db_security_group_id
+  description                  = "PostgreSQL from the migrate task"
+  referenced_security_group_id = aws_security_group.migrate.id
+  ip_protocol                  = "tcp"
+  from_port                    = var.db_port
+  to_port                      = var.db_port
+}

@@ -25,3 +25,17 @@ output "triton_admin_key_secret_arn" {
   description = "Secrets Manager secret holding the header key of Triton's model-repository API."
   value       = aws_secretsmanager_secret.triton_admin_key.arn
 }
+
+output "migrate_task" {
+  description = "What `aws ecs run-task` needs to run the migrate task (infra/scripts/migrate.sh)."
+  value = {
+    task_definition   = aws_ecs_task_definition.migrate.arn
+    security_group_id = aws_security_group.migrate.id
+    subnet_ids        = var.private_subnet_ids
+  }
+}
+
+output "db_gateway_username" {
+  description = "PostgreSQL role of the gateway (IAM authentication)."
+  value       = var.db_gateway_username
+}

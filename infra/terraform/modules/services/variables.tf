@@ -115,12 +115,28 @@ variable "db_name" {
 }
 
 variable "db_username" {
-  description = "Database user."
+  description = "Database owner (the RDS master user): the migrate task connects as it."
   type        = string
 }
 
 variable "db_secret_arn" {
-  description = "RDS-managed master secret (JSON key password)."
+  description = "RDS-managed master secret (JSON key password): the migrate task's only."
+  type        = string
+}
+
+variable "db_gateway_username" {
+  description = "PostgreSQL role of the gateway (IAM authentication; created by the migrate task)."
+  type        = string
+  default     = "sentiment_gateway"
+}
+
+variable "db_resource_id" {
+  description = "DbiResourceId of the database (rds-db:connect ARN of the gateway's role)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account id (rds-db:connect ARN of the gateway's role)."
   type        = string
 }
 
