@@ -81,7 +81,7 @@ async def open_persistence(
     from store.engine import make_engine
     from store.migrate import upgrade_database
 
-    engine = make_engine(database.resolved_url())
+    engine = make_engine(database.resolved_url(), iam_auth=database.iam_auth)
     try:
         if database.migrate_on_start:
             await asyncio.to_thread(upgrade_database, engine)
