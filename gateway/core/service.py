@@ -184,20 +184,21 @@ class PredictionService:
         deadline = call.deadline or time.monotonic() + self.default_timeout
         current_call.set(f"request {attempt.request_id} audit {attempt.audit_id}")
         try:
-            with self.in_flight.slot():
-                attempt.caller = caller or await self.authenticate(call)
-                with self.key_in_flight.slot(attempt.caller.key_id):
-                    raw = encoded.decode()
-                    if isinstance(raw, UndecodableRequest):
-                        raise raw.error
-                    attempt.texts = raw.texts
-                    if REQUEST_ID.fullmatch(raw.request_id):
-                        attempt.request_id = raw.request_id
-                        current_call.set(f"request {attempt.request_id} audit {attempt.audit_id}")
-                    self.rate_limiter.acquire(attempt.caller.key_id, max(len(raw.texts), 1))
-                    request = await self._validate(raw, attempt.request_id)
-                    result = await self._infer(request, deadline, attempt.audit_id)
-                    await self._audit(attempt.record("OK", predictions=result.predictions))
+            # Outside the in-flight slots: a caller whose made-up key id waits for a key
+            # table reload must not hold a slot an honest caller needs meanwhile.
+            attempt.caller = caller or await self.authenticate(call)
+            with self.in_flight.slot(), self.key_in_flight.slot(attempt.caller.key_id):
+                raw = encoded.decode()
+                if isinstance(raw, UndecodableRequest):
+                    raise raw.error
+                attempt.texts = raw.texts
+                if REQUEST_ID.fullmatch(raw.request_id):
+                    attempt.request_id = raw.request_id
+                    current_call.set(f"request {attempt.request_id} audit {attempt.audit_id}")
+                self.rate_limiter.acquire(attempt.caller.key_id, max(len(raw.texts), 1))
+                request = await self._validate(raw, attempt.request_id)
+                result = await self._infer(request, deadline, attempt.audit_id)
+                await self._audit(attempt.record("OK", predictions=result.predictions))
         except GatewayError as error:
             error.audit_id = attempt.audit_id
             await self._audit_refusal(attempt.record(error.code.name, error.message))

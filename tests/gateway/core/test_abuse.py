@@ -145,3 +145,22 @@ def test_an_idle_stream_is_ended_and_audited(start_gateway: Any) -> None:
         never.set()
     (row,) = [r for r in stored_rows(gateway) if r.request_id == "idle-1"]
     assert row.status == "RESOURCE_EXHAUSTED" and row.key_id is not None
+
+
+def test_callers_waiting_on_made_up_keys_hold_no_slot(start_gateway: Any) -> None:
+    gateway: RunningGateway = start_gateway(max_in_flight=1)
+    key = gateway.create_key("honest")
+    with pytest.raises(grpc.RpcError):  # the key table is loaded and knows this key now
+        gateway.stub.Predict(pb.PredictRequest(text=""), metadata=auth(key), timeout=10)
+    made_up = [
+        gateway.stub.Predict.future(REQUEST, metadata=auth(f"snt_{i:012x}_" + "y" * 43), timeout=10)
+        for i in range(3)
+    ]
+    threading.Event().wait(0.2)  # they wait for a key table reload meanwhile
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.stub.Predict(pb.PredictRequest(text=""), metadata=auth(key), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # served, not shed
+    for call in made_up:
+        with pytest.raises(grpc.RpcError) as refused:
+            call.result()
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
