@@ -16,14 +16,17 @@ help:
 	@echo "make chaos  - fault scenarios on real PostgreSQL/gateways/Triton; report in .state/chaos/report.md"
 	@echo "make bench-perf - perf_analyzer load test of the running ensemble with SST-2 sentences"
 
-# The virtual environment, rebuilt when pyproject.toml changes. torch is installed first
-# by exact version so pip takes the CPU wheel rather than a multi-GB CUDA build.
-$(STAMP): pyproject.toml scripts/install-system-deps.sh
+# The virtual environment, rebuilt when pyproject.toml or a lock changes. Every package comes
+# from a hash-checked lock (locks/, scripts/lock_requirements.py) with nothing pip would add:
+# torch first and on its own, the CPU build from PyTorch's index (PyPI's Linux torch is the
+# CUDA build), then the rest (pip and setuptools included) from PyPI; then the project from
+# this tree, built by the locked setuptools.
+$(STAMP): pyproject.toml locks/torch-cpu.txt locks/dev.txt scripts/install-system-deps.sh
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --require-hashes --no-deps -r locks/torch-cpu.txt
+	$(BIN)/pip install -q --require-hashes --no-deps -r locks/dev.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	scripts/install-system-deps.sh
 	touch $(STAMP)
 

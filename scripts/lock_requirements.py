@@ -1,15 +1,23 @@
-"""Hash-pinned locks of the images' Python dependencies (infra/docker/*-requirements.txt).
+"""Hash-pinned locks of the Python dependencies: `make setup`'s and the images'.
 
-Each image installs a lock with `pip install --require-hashes --no-deps -r LOCK`. A lock is
-compiled from the small `.in` file next to it (the image's direct dependencies, pinned to
-pyproject.toml) for the image's own Python and platform; every transitive version is the
+Whatever installs a lock runs `pip install --require-hashes --no-deps -r LOCK`: pip takes
+exactly the listed files and nothing they would pull in. Every transitive version is the
 one the project's tests ran with (the `.venv` the Makefile builds).
 
-    python scripts/lock_requirements.py            # recompile (needs uv and PyPI)
+- `locks/dev.txt`: pyproject.toml's dependencies and its `dev` extra, for `make setup`
+  (Python 3.11, Linux x86_64), without torch: torch's CPU build is not on PyPI (PyPI's
+  Linux torch is the CUDA build), so `locks/torch-cpu.txt` locks it against PyTorch's CPU
+  index and is installed first, on its own, so no PyPI package is looked up there.
+- `infra/docker/*-requirements.txt`: one per image, compiled from the small `.in` file
+  next to it (the image's direct dependencies, pinned to pyproject.toml) for the image's
+  own Python and platform.
+
+    python scripts/lock_requirements.py            # recompile (needs uv, PyPI, PyTorch's index)
     python scripts/lock_requirements.py --check    # offline: every lock is whole and current
 
-`--check` needs no network: every lock line carries a hash, every `.in` pin is locked at its
-version, and every locked package is reached from the `.in` through the lock's `# via` notes.
+`--check` needs no network: every lock line carries a hash, every pin of the source is
+locked at its version, and every locked package is reached from the source's pins through
+the lock's `# via` notes.
 """
 
 from __future__ import annotations
@@ -20,37 +28,59 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
+from hashlib import sha256
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "infra" / "docker"
+LOCKS_DIR = ROOT / "locks"
+PYPROJECT = ROOT / "pyproject.toml"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYPI = "https://pypi.org/simple"
+# Where the CPU builds of torch are published (the `+cpu` local versions).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 @dataclass(frozen=True)
 class Lock:
-    """One image's lock: `<name>.in` compiled into `<name>.txt` for the image's interpreter."""
+    """One lock: `source` compiled into `target` for one interpreter and platform.
 
-    name: str
+    The source is a `.in` file of exact pins, or pyproject.toml (its dependencies and
+    `extras`). `only` locks just those packages of the source, without their dependencies,
+    from `index`; `leave_out` names packages that another lock holds.
+    """
+
+    source: Path
+    target: Path
     python: str
     platform: str
-    image: str
-
-    @property
-    def source(self) -> Path:
-        return DOCKER / f"{self.name}.in"
-
-    @property
-    def target(self) -> Path:
-        return DOCKER / f"{self.name}.txt"
+    installer: str
+    extras: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    leave_out: tuple[str, ...] = ()
+    index: str = PYPI
 
 
+def image_lock(name: str, python: str, platform: str, image: str) -> Lock:
+    return Lock(
+        DOCKER / f"{name}.in", DOCKER / f"{name}.txt", python, platform, f"the image {image}"
+    )
+
+
+SETUP = "make setup"
 LOCKS = (
-    Lock("gateway-requirements", "3.11", "x86_64-manylinux_2_36", "python:3.11.10-slim-bookworm"),
+    Lock(PYPROJECT, LOCKS_DIR / "torch-cpu.txt", "3.11", "x86_64-manylinux_2_36", SETUP,
+         only=("torch",), index=TORCH_CPU_INDEX),
+    Lock(PYPROJECT, LOCKS_DIR / "dev.txt", "3.11", "x86_64-manylinux_2_36", SETUP,
+         extras=("dev",), leave_out=("torch",)),
+    image_lock(
+        "gateway-requirements", "3.11", "x86_64-manylinux_2_36", "python:3.11.10-slim-bookworm"
+    ),
     # NGC 25.07 is Ubuntu 24.04: python3 3.12, glibc 2.39.
-    Lock("triton-requirements", "3.12", "x86_64-manylinux_2_39", "tritonserver:25.07-py3"),
-)
+    image_lock("triton-requirements", "3.12", "x86_64-manylinux_2_39", "tritonserver:25.07-py3"),
+)  # fmt: skip
 
 
 @dataclass
@@ -68,17 +98,24 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", re.sub(r"\[.*\]", "", name)).strip().lower()
 
 
-def direct_pins(path: Path) -> dict[str, str]:
-    pins = {}
-    for line in path.read_text().splitlines():
-        requirement = line.split("#")[0].strip()
-        if not requirement:
-            continue
-        if "==" not in requirement:
-            raise LockError(f"{path.name}: {requirement!r} is not pinned with ==")
-        name, version = requirement.split("==", 1)
-        pins[normalize(name)] = version.strip()
-    return pins
+def pin(requirement: str, where: str) -> tuple[str, str]:
+    if "==" not in requirement:
+        raise LockError(f"{where}: {requirement!r} is not pinned with ==")
+    name, version = requirement.split("==", 1)
+    return normalize(name), version.strip()
+
+
+def source_pins(lock: Lock) -> dict[str, str]:
+    """Every exact pin of the lock's source (pyproject.toml: dependencies and `extras`)."""
+    if lock.source.suffix == ".toml":
+        project = tomllib.loads(lock.source.read_text())["project"]
+        lines = list(project["dependencies"])
+        for extra in lock.extras:
+            lines += project["optional-dependencies"][extra]
+    else:
+        lines = lock.source.read_text().splitlines()
+    requirements = (line.split("#")[0].strip() for line in lines)
+    return dict(pin(r, lock.source.name) for r in requirements if r)
 
 
 def parse_lock(path: Path) -> dict[str, Locked]:
@@ -89,11 +126,10 @@ def parse_lock(path: Path) -> dict[str, Locked]:
     for raw in path.read_text().splitlines():
         line = raw.strip()
         if not raw.startswith(" ") and line and not line.startswith("#"):
-            requirement = line.rstrip("\\").split(";")[0].strip()
-            if "==" not in requirement:
-                raise LockError(f"{path.name}: {line!r} is not pinned with ==")
-            name, version = requirement.split("==", 1)
-            current = locked.setdefault(normalize(name), Locked(version.strip()))
+            if line.startswith("--"):  # an index option: --index-url, --find-links
+                continue
+            name, version = pin(line.rstrip("\\").split(";")[0].strip(), path.name)
+            current = locked.setdefault(name, Locked(version))
             in_via = False
         elif current is None or not line:
             continue
@@ -109,53 +145,111 @@ def parse_lock(path: Path) -> dict[str, Locked]:
     return locked
 
 
+def same_version(locked: str, pinned: str) -> bool:
+    """PEP 440: `==2.13.0` admits the local build `2.13.0+cpu`."""
+    return locked == pinned or ("+" not in pinned and locked.split("+")[0] == pinned)
+
+
 def check(lock: Lock) -> list[str]:
-    """What is wrong with one lock, offline; empty when it is whole and matches its `.in`."""
+    """What is wrong with one lock, offline; empty when it is whole and matches its source."""
+    name = lock.target.relative_to(ROOT) if lock.target.is_relative_to(ROOT) else lock.target
     if not lock.target.is_file():
-        return [f"{lock.target.name} is missing: run scripts/lock_requirements.py"]
-    pins, locked = direct_pins(lock.source), parse_lock(lock.target)
-    problems = [
-        f"{lock.target.name}: {name} has no --hash" for name, p in locked.items() if not p.hashes
-    ]
-    for name, version in pins.items():
-        if name not in locked:
-            problems.append(f"{lock.target.name}: {name} from {lock.source.name} is not locked")
-        elif locked[name].version != version:
-            found = locked[name].version
-            problems.append(f"{lock.target.name}: {name}=={found}, {lock.source.name}: {version}")
-    reached = set(pins) & set(locked)
-    while True:  # every locked package must be required, directly or not, by the .in
-        more = {name for name, p in locked.items() if {normalize(v) for v in p.via} & reached}
+        return [f"{name} is missing: run scripts/lock_requirements.py"]
+    pins, locked = source_pins(lock), parse_lock(lock.target)
+    if lock.only:
+        pins = {package: pins[package] for package in lock.only}
+    problems = [f"{name}: {package} has no --hash" for package, p in locked.items() if not p.hashes]
+    for package, version in pins.items():
+        if package in lock.leave_out:
+            if package in locked:
+                problems.append(f"{name}: {package} is locked elsewhere, not here")
+        elif package not in locked:
+            problems.append(f"{name}: {package} from {lock.source.name} is not locked")
+        elif not same_version(locked[package].version, version):
+            found = locked[package].version
+            problems.append(f"{name}: {package}=={found}, {lock.source.name}: {version}")
+    reached = set(pins)
+    while True:  # every locked package must be required, directly or not, by the source
+        more = {package for package, p in locked.items() if {normalize(v) for v in p.via} & reached}
         if more <= reached:
             break
         reached |= more
-    for name in sorted(set(locked) - reached):
-        problems.append(f"{lock.target.name}: {name} is not required by {lock.source.name}")
+    for package in sorted(set(locked) - reached):
+        problems.append(f"{name}: {package} is not required by {lock.source.name}")
     return problems
 
 
 def header(lock: Lock) -> str:
-    return (
-        f"# Lock of {lock.source.name} for the image {lock.image}:\n"
+    what = f"{lock.source.name}"
+    if lock.only:
+        what = f"{', '.join(lock.only)} of {what} (nothing it depends on)"
+    elif lock.extras:
+        what = f"{what} (dependencies, extras: {', '.join(lock.extras)})"
+    text = (
+        f"# Lock of {what} for {lock.installer}:\n"
         f"# Python {lock.python}, {lock.platform}.\n"
         "# Generated by scripts/lock_requirements.py (uv pip compile --generate-hashes); do not\n"
         "# edit. Installed with pip install --require-hashes --no-deps -r; transitive versions\n"
         "# are the ones the project's tests ran with (.venv).\n"
     )
+    if lock.leave_out:
+        text += f"# Not here (another lock holds them): {', '.join(lock.leave_out)}.\n"
+    if lock.index != PYPI:
+        text += f"--index-url {lock.index}\n"
+    return text
 
 
-def compile_lock(lock: Lock, uv: str, constraints: Path) -> None:
+@dataclass(frozen=True)
+class TorchSource:
+    """Where uv finds the torch CPU build: `links` while resolving the other packages (only
+    torch's files, so nothing else is taken from there), `index` for torch's own lock."""
+
+    links: str
+    index: str
+
+
+def torch_source(where: str, scratch: Path) -> TorchSource:
+    """PyTorch's CPU index (a URL), or a folder of its wheels where that is not reachable.
+
+    For a folder, a scratch simple index with each wheel's sha256 stands in for the URL:
+    uv writes no hashes for the wheels of a plain folder.
+    """
+    if "://" in where:
+        return TorchSource(f"{where.rstrip('/')}/torch/", where)
+    page = scratch / "torch-index" / "torch" / "index.html"
+    page.parent.mkdir(parents=True)
+    links = [
+        f'<a href="{wheel.resolve().as_uri()}#sha256={sha256(wheel.read_bytes()).hexdigest()}">'
+        f"{wheel.name}</a>"
+        for wheel in sorted(Path(where).glob("torch-*.whl"))
+    ]
+    page.write_text("<html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+    return TorchSource(where, page.parent.parent.as_uri())
+
+
+def compile_lock(lock: Lock, uv: str, constraints: Path, torch: TorchSource) -> None:
+    source = lock.source
+    where = ["--index-url", PYPI, "--find-links", torch.links]  # torch's CPU build: not on PyPI
+    if lock.only:  # just these pins, from the lock's own index
+        pins = source_pins(lock)
+        source = constraints.with_name("only.in")
+        source.write_text("".join(f"{name}=={pins[name]}\n" for name in lock.only))
+        where = ["--no-deps", "--index-url", torch.index]
     command = [
         uv, "pip", "compile", "--quiet", "--no-config", "--generate-hashes", "--no-header",
-        "--index-url", "https://pypi.org/simple",
-        "--python-version", lock.python, "--python-platform", lock.platform,
-        "--constraint", str(constraints), lock.source.name,
+        *where, "--python-version", lock.python, "--python-platform", lock.platform,
+        *(arg for extra in lock.extras for arg in ("--extra", extra)),
+        *(arg for package in lock.leave_out for arg in ("--no-emit-package", package)),
+        "--constraint", str(constraints), source.name,
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=DOCKER, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, cwd=source.parent, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise LockError(f"uv pip compile {lock.source.name} failed:\n{result.stderr.strip()}")
-    # The constraints file is a scratch file: name what it holds instead of its path.
+    # The scratch files: name what they hold instead of their paths.
     body = result.stdout.replace(f"-c {constraints}", "-c the tested versions (.venv)")
+    body = body.replace(f"-c {constraints.name}", "-c the tested versions (.venv)")
+    body = body.replace(f"-r {source.name}", f"-r {lock.source.name}")
+    lock.target.parent.mkdir(exist_ok=True)
     lock.target.write_text(header(lock) + body)
 
 
@@ -176,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify the locks, offline")
     parser.add_argument("--uv", default=shutil.which("uv"), help="the uv binary to compile with")
+    parser.add_argument(
+        "--torch-wheels",
+        default=TORCH_CPU_INDEX,
+        help="PyTorch's CPU index (default), or a folder of its torch wheels",
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:
@@ -187,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
             raise LockError("uv not found: pip install uv into a scratch venv, pass --uv PATH")
         with tempfile.TemporaryDirectory() as scratch:
             constraints = tested_versions(Path(scratch))
+            torch = torch_source(args.torch_wheels, Path(scratch))
             for lock in LOCKS:
-                compile_lock(lock, args.uv, constraints)
+                compile_lock(lock, args.uv, constraints, torch)
                 print(f"wrote {lock.target.relative_to(ROOT)}")
         problems = [problem for lock in LOCKS for problem in check(lock)]
         if problems:

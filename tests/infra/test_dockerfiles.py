@@ -164,7 +164,7 @@ def test_image_pins_match_the_project() -> None:
 
 def test_images_install_only_their_hash_locked_dependencies() -> None:
     tool = lock_tool()
-    assert {lock.target.name for lock in tool.LOCKS} == {
+    assert {lock.target.name for lock in tool.LOCKS if lock.target.parent == DOCKER} == {
         path.name for path in DOCKER.glob("*requirements*.txt")
     }
     for dockerfile, lock in (("gateway.Dockerfile", "gateway-requirements.txt"),
@@ -185,7 +185,7 @@ def test_the_lock_check_finds_an_unhashed_stray_or_stale_package(
 ) -> None:
     tool = lock_tool()
     monkeypatch.setattr(tool, "DOCKER", tmp_path)
-    lock = tool.Lock("x-requirements", "3.11", "x86_64-manylinux_2_36", "python:3.11")
+    lock = tool.image_lock("x-requirements", "3.11", "x86_64-manylinux_2_36", "python:3.11")
     (tmp_path / "x-requirements.in").write_text("tokenizers==0.22.2\nnumpy==1.26.4\n")
     (tmp_path / "x-requirements.txt").write_text(
         "tokenizers==0.22.1 \\\n    --hash=sha256:00\n    # via -r x-requirements.in\n"
