@@ -31,26 +31,23 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import math
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from gateway.core.contracts import Caller, KeyRevoked, KeyStoreUnavailable
+from gateway.persistence.key_snapshot import KeyRow, read_snapshot, write_snapshot
 from store.engine import as_utc
 from store.models import ApiKey
 
@@ -58,11 +55,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "snt_"
 _TOKEN = re.compile(r"^snt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-_KEY_ID = re.compile(r"^[0-9a-f]{12}$")
-_HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-SNAPSHOT_FORMAT = 1
 SNAPSHOT_CONFIRM_S = 60.0
 """An unchanged table is still rewritten this often, so that a snapshot's time says when
 the database last confirmed it (a gateway starting from it counts its age from there)."""
@@ -90,15 +84,6 @@ class KeyInfo:
     name: str
     created_at: datetime
     revoked_at: datetime | None
-
-
-class KeyRow(NamedTuple):
-    """What authentication needs of a stored key: hashes only."""
-
-    name: str
-    salt: str
-    secret_hash: str
-    revoked: bool
 
 
 @dataclass(frozen=True)
@@ -472,58 +457,6 @@ class ApiKeyStore:
             self._table = table
         self._healthy = False
         log.warning("API key database unreachable; authenticating from %s (%.0f s old)", path, age)
-
-
-def write_snapshot(path: Path, rows: Mapping[str, KeyRow], confirmed_at: float) -> None:
-    """Write the key table to `path` atomically (temporary file, fsync, rename), mode 0600.
-    Concurrent writers (gateways sharing the file) each replace it whole."""
-    body = {
-        "format": SNAPSHOT_FORMAT,
-        "confirmed_at": datetime.fromtimestamp(confirmed_at, UTC).isoformat(),
-        "keys": [{"key_id": key_id, **row._asdict()} for key_id, row in sorted(rows.items())],
-    }
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            os.fchmod(file.fileno(), 0o600)
-            json.dump(body, file, indent=1)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # the rename itself survives a crash
-    finally:
-        os.close(folder)
-
-
-def read_snapshot(path: Path) -> tuple[dict[str, KeyRow], float]:
-    """The key table in `path` and the time.time() the database confirmed it; ValueError
-    when it is malformed or writable by others (anyone who can write it can add keys)."""
-    with path.open(encoding="utf-8") as file:
-        if os.fstat(file.fileno()).st_mode & 0o022:
-            raise ValueError("writable by group or others")
-        body: Any = json.load(file)
-    if not isinstance(body, dict) or body.get("format") != SNAPSHOT_FORMAT:
-        raise ValueError(f"not an API key snapshot of format {SNAPSHOT_FORMAT}")
-    try:
-        confirmed_at = datetime.fromisoformat(body["confirmed_at"]).timestamp()
-        rows = {}
-        for item in body["keys"]:
-            row = KeyRow(item["name"], item["salt"], item["secret_hash"], item["revoked"])
-            hashes_ok = all(isinstance(v, str) and _HEX.match(v) for v in row[1:3])
-            typed = isinstance(row.name, str) and isinstance(row.revoked, bool)
-            if not (_KEY_ID.match(item["key_id"]) and hashes_ok and typed):
-                raise ValueError(f"bad key entry {item.get('key_id')!r}")
-            rows[item["key_id"]] = row
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"malformed: {error!r}") from None
-    return rows, confirmed_at
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

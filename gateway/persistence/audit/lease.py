@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.persistence.files import replace_json
+
 _LEASE = re.compile(r"^lease-(\d{12})\.json$")
 
 
@@ -137,13 +139,7 @@ class Lease:
 
     def _write(self, renewed_at: float) -> None:
         started = time.monotonic()
-        target = _path(self.folder, self.generation)
-        temporary = self.folder / f".{target.name}.{secrets.token_hex(4)}"
         data = {"owner": self.owner, "instance": self.instance, "renewed_at": renewed_at}
-        with open(temporary, "w") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        replace_json(_path(self.folder, self.generation), data)
         if renewed_at:
             self._renewed = started

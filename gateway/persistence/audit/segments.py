@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.persistence.files import fsync_directory, replace_json
+
 log = logging.getLogger(__name__)
 
 HEADER = b"SNTAUD\x00\x02"
@@ -204,7 +206,7 @@ class SegmentFiles:
         try:
             os.write(fd, HEADER)
             os.fdatasync(fd)
-            self._fsync_directory()
+            fsync_directory(self.directory)
         except OSError:
             os.close(fd)
             raise
@@ -212,13 +214,6 @@ class SegmentFiles:
         self._size = len(HEADER)
         self._torn = False
         return fd
-
-    def _fsync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     # -- appending (one thread) --------------------------------------------------------
 
@@ -380,14 +375,9 @@ class SegmentFiles:
 
     def commit(self, position: Position) -> None:
         """Record that everything before `position` is in the database; drop older segments."""
-        target = self.directory / CHECKPOINT
-        temporary = target.with_suffix(".tmp")
-        with open(temporary, "w") as handle:
-            json.dump({"segment": position.segment, "offset": position.offset}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-        self._fsync_directory()
+        replace_json(
+            self.directory / CHECKPOINT, {"segment": position.segment, "offset": position.offset}
+        )
         for segment in self.segments():
             if segment >= position.segment:
                 break

@@ -16,13 +16,8 @@ from sqlalchemy import Engine, create_engine, event, text
 
 from config import DeprecatedVariableWarning
 from gateway.core.contracts import Caller, KeyRevoked, KeyStoreUnavailable
-from gateway.persistence.keys import (
-    ApiKeyStore,
-    KeyNameError,
-    KeyRow,
-    read_snapshot,
-    write_snapshot,
-)
+from gateway.persistence.key_snapshot import KeyRow, read_snapshot, write_snapshot
+from gateway.persistence.keys import ApiKeyStore, KeyNameError
 from gateway.settings import ApiKeySettings
 from store import make_engine, upgrade_database
 from tests.gateway.conftest import BlackHole, free_port

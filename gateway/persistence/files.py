@@ -1,0 +1,37 @@
+"""Small files replaced whole and durably: checkpoints, leases, the key snapshot."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename or a new file in `folder` survive a crash."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_json(path: Path, data: Any, *, indent: int | None = None) -> None:
+    """Write `data` as JSON beside `path` (mode 0600), fsync it, rename it over `path` and
+    fsync the folder: a reader sees the old file or the new one, never a part. Concurrent
+    writers each replace the file whole."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=indent)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    fsync_directory(path.parent)
