@@ -52,8 +52,6 @@ class AuditSpool:
         """End of what is fsynced: the writer reads up to here."""
         self.read_position = Position(0, 0)
         """Start of what is not yet in the database."""
-        self.pending_bytes = 0
-        """Bytes fsynced but not yet committed to the database."""
         self.pending_records = 0
         """Records fsynced but not yet committed to the database."""
         self.data_ready = asyncio.Event()
@@ -81,7 +79,6 @@ class AuditSpool:
         spool = cls(files, max_bytes, resume_ratio, io, reader)
         spool.durable = recovered.durable
         spool.read_position = recovered.start
-        spool.pending_bytes = recovered.pending_bytes
         spool.pending_records = recovered.pending_records
         # Above the resume mark the previous run was (nearly) full: drain before accepting.
         spool._full = files.disk_bytes > spool._resume_bytes
@@ -146,7 +143,6 @@ class AuditSpool:
                     raise
                 continue
             self.durable = durable
-            self.pending_bytes += size
             self.pending_records += len(batch)
             self.data_ready.set()
             fenced = not self.fence()
@@ -161,7 +157,7 @@ class AuditSpool:
                     future.set_result(None)
 
     async def read(self, max_records: int) -> ReadBatch:
-        """The next records after `read_position` (not consumed until `commit`)."""
+        """The next records after `read_position` (not consumed until `committed`)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._reader, self._files.read, self.read_position, self.durable, max_records
@@ -175,17 +171,10 @@ class AuditSpool:
     def committed(self, batch: ReadBatch) -> None:
         """Account for `batch` once `commit_blocking` has returned."""
         self.read_position = batch.end
-        self.pending_bytes = max(self.pending_bytes - batch.consumed, 0)
         self.pending_records = max(self.pending_records - len(batch.payloads), 0)
         if self._full and self.disk_bytes <= self._resume_bytes:
             log.warning("audit spool drained to %d bytes: accepting again", self.disk_bytes)
             self._full = False
-
-    async def commit(self, batch: ReadBatch) -> None:
-        """Mark `batch` as stored: advance the checkpoint and delete finished segments."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._reader, self.commit_blocking, batch)
-        self.committed(batch)
 
     async def close(self) -> None:
         """Finish queued writes, then release files and threads (pending data stays on disk)."""
