@@ -52,6 +52,10 @@ class GatewayProcess:
             "SENTIMENT_TRITON_HOST": triton_host,
             "SENTIMENT_TRITON_GRPC_PORT": triton_port,
             "SENTIMENT_GATEWAY_DRAIN_SECONDS": "20",
+            # The load below sends as fast as the gateway answers; these tests are about
+            # faults, not quotas, so the per-key rate limit must not refuse any of it.
+            "SENTIMENT_GATEWAY_RATE_LIMIT_PER_SECOND": "100000",
+            "SENTIMENT_GATEWAY_RATE_LIMIT_BURST": "100000",
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.log = state / "gateway.log"
@@ -210,6 +214,8 @@ def test_postgres_outage_through_the_gateway_keeps_every_acknowledged_request(
         api_keys={"refresh_interval_s": 0.5},
         audit={"retry_initial_s": 0.05, "retry_max_s": 0.5},
         drift_sample_rate=0.1,
+        rate_limit_per_second=100_000,  # unthrottled load: see GatewayProcess
+        rate_limit_burst=100_000,
         analyzer=TextAnalyzer.from_repository(repository),
     )
     audit: Any = gateway.server.persistence.audit

@@ -5,7 +5,9 @@ authenticated when it opens."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from typing import Any
 
 import grpc
@@ -164,3 +166,43 @@ def test_callers_waiting_on_made_up_keys_hold_no_slot(start_gateway: Any) -> Non
         with pytest.raises(grpc.RpcError) as refused:
             call.result()
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_cancelled_stream_leaves_nothing_running(
+    start_gateway: Any, black_hole: BlackHole
+) -> None:
+    """Messages stuck in a hung Triton, then the client cancels: every task the stream
+    started ends, every slot is given back, and each message is audited CANCELLED."""
+    gateway: RunningGateway = start_gateway(black_hole.url)
+    key = gateway.create_key("canceller")
+    with pytest.raises(grpc.RpcError):  # load the key table: the stream opens at once
+        gateway.stub.Predict(pb.PredictRequest(text=""), metadata=auth(key), timeout=10)
+    service = gateway.server.service
+
+    async def tasks() -> int:
+        return len(asyncio.all_tasks())
+
+    before = gateway.run(tasks())
+    release = threading.Event()
+
+    def messages() -> Any:
+        for i in range(3):
+            yield pb.PredictStreamRequest(text="a good movie", request_id=f"cancelled-{i}")
+        release.wait(30)
+
+    responses = gateway.stub.PredictStream(messages(), metadata=auth(key), timeout=60)
+    deadline = time.monotonic() + 10
+    while service.in_flight.count < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.in_flight.count == 3, "the messages never reached the upstream call"
+    responses.cancel()
+    release.set()
+    deadline = time.monotonic() + 10
+    while (service.in_flight.count or gateway.run(tasks()) > before) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert service.in_flight.count == 0
+    assert gateway.run(tasks()) <= before, "the cancelled stream left tasks running"
+    statuses = {r.request_id: r.status for r in stored_rows(gateway)}
+    assert all(statuses[f"cancelled-{i}"] == "CANCELLED" for i in range(3)), statuses
