@@ -7,13 +7,16 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup run model test test-all chaos lint proto bench-perf bench-gateway clean
+.PHONY: help setup run model test test-all chaos lint proto bench gpu-bench bench-perf clean
 
 help:
 	@echo "make run    - set up, train+export a model if none is published, serve Triton + gateway"
 	@echo "make test   - set up, run the default test suite (no slow/gpu tests)"
 	@echo "make lint   - ruff, mypy, buf lint, stale generated-code check"
 	@echo "make chaos  - fault scenarios on real PostgreSQL/gateways/Triton; report in .state/chaos/report.md"
+	@echo "make bench  - in-process vs Triton vs gateway, INT8, long texts: docs/benchmarks.md"
+	@echo "              (BENCH_ARGS=--quick: 1-minute smoke run; --gpu-results=PATH; --strict)"
+	@echo "make gpu-bench - GPU throughput against batch size and length (scripts/gpu_bench.py)"
 	@echo "make bench-perf - perf_analyzer load test of the running ensemble with SST-2 sentences"
 
 # The virtual environment, rebuilt when pyproject.toml or a lock changes. Every package comes
@@ -81,8 +84,18 @@ proto: setup
 bench-perf: setup
 	scripts/perf-analyzer.sh
 
-bench-gateway: setup
-	$(BIN)/python benchmarks/gateway_overhead.py
+# One run of alternating rounds on the published model (make model): starts its own Triton
+# and gateway on free ports, prints the issue-12 targets as PASS/FAIL (exit 1 on a FAIL only
+# with --strict), writes docs/benchmarks.md and docs/benchmarks/*.png. ~5-8 min on 2 cores.
+BENCH_ARGS ?=
+bench: model
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+# GPU throughput grid; needs torch only, so it also runs with a lent GPU machine's own
+# python3 (no venv there): python3 scripts/gpu_bench.py [--torchscript model.pt] [--onnx ...].
+GPU_BENCH_ARGS ?=
+gpu-bench:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) scripts/gpu_bench.py $(GPU_BENCH_ARGS)
 
 # Regenerate monitoring/grafana/dashboards/*.json from monitoring/dashboards.py.
 .PHONY: dashboards

@@ -4,6 +4,10 @@ perf_analyzer is the C++ binary in the manylinux wheel of tritonclient 2.51 (ins
 the venv's `bin/`). It links against `libb64.so.0d` (Debian `libb64-0d`) and
 `libcudart.so.12` (PyPI `nvidia-cuda-runtime-cu12`), which `perf_environment()` puts on
 LD_LIBRARY_PATH. Run with `sentiment perf [perf_analyzer options...]`.
+
+The maintained `perf-analyzer` package (2.58-2.60) is not used: its wheels are
+`manylinux_2_38` and its binary needs glibc 2.38 and GLIBCXX_3.4.32, newer than Debian 12's
+(docs/benchmarks.md, "which perf_analyzer").
 """
 
 from __future__ import annotations

@@ -1,0 +1,190 @@
+"""The processes the bench measures: Triton on the published repository, and the gateway.
+
+`Services` (a context manager) starts `serving.tritonserver.TritonServer` on free
+loopback ports with the models the bench calls (and what their ensembles need), then the
+gateway as its own process (`python -m gateway`: SQLite audit with its spool, drift
+sampling on, rate limits out of the way) with a fresh API key, and stops both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from contract.layout import CONFIG_FILE, CONFIGS_DIR, is_model_folder
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY_START_S = 90.0
+STEP_MODEL = re.compile(r'model_name:\s*"([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def model_config(repository: Path, model: str, config_name: str | None) -> Path | None:
+    """The config Triton would read for `model`: configs/<name>.pbtxt, else config.pbtxt."""
+    folder = repository / model
+    if config_name and (folder / CONFIGS_DIR / f"{config_name}.pbtxt").is_file():
+        return folder / CONFIGS_DIR / f"{config_name}.pbtxt"
+    return folder / CONFIG_FILE if (folder / CONFIG_FILE).is_file() else None
+
+
+def models_to_load(repository: Path, wanted: list[str], config_name: str | None) -> list[str]:
+    """`wanted` models present in the repository, plus the steps their ensembles name."""
+    order: list[str] = []
+    todo = [m for m in wanted if is_model_folder(repository / m)]
+    while todo:
+        model = todo.pop(0)
+        if model in order:
+            continue
+        order.append(model)
+        config = model_config(repository, model, config_name)
+        if config is not None:
+            todo.extend(STEP_MODEL.findall(config.read_text()))
+    return order
+
+
+def start_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`python -m gateway` with `env`; returns once it accepts connections on `port`."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + GATEWAY_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            assert process.stderr is not None
+            raise RuntimeError(f"gateway exited: {process.stderr.read().decode()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"gateway did not listen on port {port} within {GATEWAY_START_S:.0f} s")
+
+
+def gateway_breakdown(metrics_url: str) -> dict[str, float]:
+    """Mean whole-call and Triton-call ms as the gateway's own histograms saw them (every
+    call so far); {} when its metrics cannot be read."""
+    import urllib.request
+
+    try:
+        text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+    except OSError:
+        return {}
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        for name in ("request_seconds", "triton_seconds"):
+            for part in ("sum", "count"):
+                if line.startswith(f"sentiment_gateway_{name}_{part}"):
+                    value = float(line.rsplit(" ", 1)[1])
+                    sums[f"{name}_{part}"] = sums.get(f"{name}_{part}", 0.0) + value
+    if not sums.get("request_seconds_count") or not sums.get("triton_seconds_count"):
+        return {}
+    return {
+        "call_ms": sums["request_seconds_sum"] / sums["request_seconds_count"] * 1000,
+        "triton_ms": sums["triton_seconds_sum"] / sums["triton_seconds_count"] * 1000,
+    }
+
+
+@dataclass
+class Services:
+    """Triton and the gateway for one bench run (a context manager)."""
+
+    repository: Path
+    models: list[str]
+    """Text-in models to load (absent ones are skipped); their ensemble steps come along."""
+    drift_sample_rate: str = "0.1"
+    loaded: list[str] = field(default_factory=list, init=False)
+    triton_grpc_url: str = field(default="", init=False)
+    gateway_url: str = field(default="", init=False)
+    gateway_pid: int = field(default=0, init=False)
+    gateway_metrics_url: str = field(default="", init=False)
+    api_key: str = field(default="", init=False, repr=False)
+
+    def __enter__(self) -> Services:
+        from serving.tritonserver import CPU_CONFIG_NAME, TritonServer, has_gpu
+
+        self._state = tempfile.TemporaryDirectory(prefix="sentiment-bench-")
+        state = Path(self._state.name)
+        config_name = None if has_gpu() else CPU_CONFIG_NAME
+        self.loaded = models_to_load(self.repository, self.models, config_name)
+        self._triton = TritonServer(
+            repository=self.repository,
+            work_dir=state / "triton",
+            http_port=free_port(),
+            grpc_port=free_port(),
+            metrics_port=free_port(),
+            models=self.loaded,
+        )
+        try:
+            self._triton.start()
+            self._triton.wait_ready(timeout=240)
+            self.triton_grpc_url = self._triton.grpc_url
+            self._gateway = self._start_gateway(state)
+        except BaseException:
+            self._triton.stop()
+            self._state.cleanup()
+            raise
+        return self
+
+    def _start_gateway(self, state: Path) -> subprocess.Popen[bytes]:
+        from gateway.persistence.keys import ApiKeyStore
+        from store import make_engine, upgrade_database
+
+        engine = make_engine(f"sqlite:///{state}/gateway.db")
+        upgrade_database(engine)
+        self.api_key = ApiKeyStore(engine).create("benchmark").token
+        engine.dispose()
+        port, metrics_port = free_port(), free_port()
+        self.gateway_metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        env = {
+            **os.environ,
+            "SENTIMENT_STATE_DIR": str(state),
+            "SENTIMENT_MODEL_REPOSITORY": str(self.repository),
+            "SENTIMENT_GATEWAY_HOST": "127.0.0.1",
+            "SENTIMENT_GATEWAY_PORT": str(port),
+            "SENTIMENT_GATEWAY_METRICS_PORT": str(metrics_port),
+            "SENTIMENT_TRITON_HOST": "127.0.0.1",
+            "SENTIMENT_TRITON_GRPC_PORT": str(self._triton.grpc_port),
+            "SENTIMENT_GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
+            "SENTIMENT_GATEWAY_RATE_LIMIT_BURST": "1000000",
+            "SENTIMENT_GATEWAY_DRIFT_SAMPLE_RATE": self.drift_sample_rate,
+            "SENTIMENT_LOG_LEVEL": "WARNING",
+        }
+        gateway = start_gateway(env, port)
+        self.gateway_url = f"127.0.0.1:{port}"
+        self.gateway_pid = gateway.pid
+        return gateway
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            self._gateway.send_signal(signal.SIGTERM)
+            try:
+                self._gateway.wait(60)
+            except subprocess.TimeoutExpired:
+                self._gateway.kill()
+                self._gateway.wait()
+        finally:
+            self._triton.stop()
+            self._state.cleanup()
