@@ -1,5 +1,6 @@
-"""The model's serving contract: labels, token limit and padding lengths, and the
-`pipeline.json` document that carries them inside every exported artifact.
+"""The model's serving contract: labels, token limit, padding lengths and how a text over
+the limit is truncated on request, and the `pipeline.json` document that carries the
+numbers inside every exported artifact.
 
 Training writes `pipeline.json` into the trained folder; export writes the served form
 (this module's current format) into the version folders of Triton's Python models, which
@@ -29,7 +30,22 @@ LENGTH_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
 fixed length costs 4x on CPU (docs/DESIGN: measured)."""
 
 DEFAULT_MAX_LENGTH = 128
-"""Token limit assumed when no `pipeline.json` says otherwise."""
+"""Token limit assumed when no `pipeline.json` says otherwise (a model exported by an
+earlier release; export now writes the model's position limit, `position_limit`)."""
+
+TRUNCATION_PARAMETER = "truncation"
+"""Triton inference request parameter (string) asking the text models to truncate a text
+over `max_length` instead of refusing it; absent (or `none`) refuses it."""
+
+TRUNCATE_HEAD = "head"
+"""Keep the first `max_length - specials` content tokens."""
+
+TRUNCATE_HEAD_TAIL = "head_tail"
+"""Keep the first quarter of the content budget (rounded down) and the rest from the end."""
+
+TRUNCATIONS: tuple[str, ...] = (TRUNCATE_HEAD, TRUNCATE_HEAD_TAIL)
+"""The values of TRUNCATION_PARAMETER that cut a long text (Triton's models also take
+`none`, the same as no parameter)."""
 
 PIPELINE_FORMAT_VERSION = 2
 """Format of the `pipeline.json` this release writes: 2 adds `format_version`,
@@ -64,12 +80,40 @@ def padding_length(tokens: int, lengths: Sequence[int]) -> int:
     raise ValueError(f"{tokens} tokens are over the limit of {lengths[-1]}")
 
 
+def kept_ranges(
+    special: Sequence[int], max_length: int, truncation: str
+) -> tuple[tuple[int, int], ...]:
+    """The [start, end) ranges of a too-long encoding that truncation keeps.
+
+    `special` is the encoding's special-tokens mask ([CLS] ... [SEP]: 1 0 ... 0 1). The
+    special tokens at both ends stay; the content between them is cut to the budget B =
+    `max_length` - their count: `head` keeps its first B tokens, `head_tail` its first
+    B // 4 and its last B - B // 4 (127 + 383 for 512; Sun et al. 2019 used 128 + 382).
+    An encoding within `max_length` is kept whole. Triton's text models (which cannot
+    import this) cut the same way: the gateway's token counts and drift features are of
+    what the model reads.
+    """
+    length = len(special)
+    if length <= max_length:
+        return ((0, length),)
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {TRUNCATIONS}, not {truncation!r}")
+    lead = next((i for i, s in enumerate(special) if not s), length)
+    trail = next((i for i, s in enumerate(reversed(special)) if not s), 0)
+    budget = max(max_length - lead - trail, 0)
+    head = budget if truncation == TRUNCATE_HEAD else budget // 4
+    tail = budget - head
+    return ((0, lead + head), (length - trail - tail, length))
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """What a served model promises: its labels, token limit and padding lengths."""
 
     max_length: int
-    """Longest tokenized input (special tokens included); longer texts are refused."""
+    """Longest tokenized input (special tokens included); longer texts are refused unless
+    the request asks to truncate them (TRUNCATION_PARAMETER). In a trained folder it is
+    the training max_length; in a served version the model's position limit."""
     labels: tuple[str, ...] = LABELS
     """Class index -> label name, in the classifier's logit order."""
     length_buckets: tuple[int, ...] = field(default=())
@@ -91,12 +135,17 @@ class Pipeline:
         """Whether the document is in this release's format (else: re-export it)."""
         return self.format_version == PIPELINE_FORMAT_VERSION
 
-    def served(self, buckets: Iterable[int] = LENGTH_BUCKETS) -> Pipeline:
-        """The document export writes into a version: current format, these buckets."""
+    def served(
+        self, buckets: Iterable[int] = LENGTH_BUCKETS, max_length: int | None = None
+    ) -> Pipeline:
+        """The document export writes into a version: current format, these buckets, and
+        `max_length` (the served token limit: export passes the model's position limit;
+        None keeps this document's, the training max_length)."""
+        limit = self.max_length if max_length is None else max_length
         return Pipeline(
-            max_length=self.max_length,
+            max_length=limit,
             labels=self.labels,
-            length_buckets=padding_lengths(self.max_length, buckets),
+            length_buckets=padding_lengths(limit, buckets),
             tokenizer_dir=self.tokenizer_dir,
         )
 

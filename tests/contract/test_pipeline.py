@@ -1,4 +1,5 @@
-"""Padding lengths for any max_length, and pipeline.json in both formats."""
+"""Padding lengths for any max_length, truncation's kept ranges, and pipeline.json in both
+formats."""
 
 from __future__ import annotations
 
@@ -14,9 +15,50 @@ from contract.pipeline import (
     PIPELINE_FORMAT_VERSION,
     Pipeline,
     PipelineError,
+    kept_ranges,
     padding_length,
     padding_lengths,
 )
+
+
+def kept(length: int, max_length: int, truncation: str, lead: int = 1, trail: int = 1) -> list:
+    """The positions of an encoding of `length` ([CLS] content [SEP]) that truncation keeps."""
+    special = [1] * lead + [0] * (length - lead - trail) + [1] * trail
+    return [
+        i for start, end in kept_ranges(special, max_length, truncation) for i in range(start, end)
+    ]
+
+
+def test_head_keeps_the_first_tokens_and_the_special_ones() -> None:
+    positions = kept(600, 512, "head")
+    assert positions == [*range(0, 511), 599]  # [CLS], 510 content tokens, [SEP]
+
+
+def test_head_tail_keeps_a_quarter_of_the_budget_from_the_start_and_the_rest_from_the_end() -> None:
+    positions = kept(600, 512, "head_tail")
+    budget = 510
+    assert budget // 4 == 127
+    assert positions == [0, *range(1, 128), *range(600 - 1 - 383, 600)]
+    assert len(positions) == 512
+
+
+@pytest.mark.parametrize("truncation", ["head", "head_tail"])
+@pytest.mark.parametrize("length", [3, 16, 17, 513, 2000])
+def test_truncation_never_leaves_more_than_max_length(truncation: str, length: int) -> None:
+    positions = kept(length, 16, truncation)
+    assert len(positions) == min(length, 16)
+    assert positions == sorted(set(positions)) and positions[0] == 0 and positions[-1] == length - 1
+
+
+def test_every_special_token_at_either_end_is_kept() -> None:
+    positions = kept(40, 16, "head_tail", lead=2, trail=3)  # budget 11: 2 head, 9 tail
+    assert positions == [0, 1, 2, 3, *range(40 - 3 - 9, 40)]
+
+
+def test_within_the_limit_nothing_is_cut_and_an_unknown_mode_is_refused() -> None:
+    assert kept_ranges([1, 0, 0, 1], 4, "anything") == ((0, 4),)
+    with pytest.raises(ValueError, match="truncation"):
+        kept_ranges([1, 0, 0, 0, 1], 4, "middle")
 
 
 @pytest.mark.parametrize(
@@ -72,6 +114,13 @@ def test_served_form_is_current_with_the_given_buckets() -> None:
     assert served.is_current and served.labels == ("no", "yes")
     assert served.length_buckets == (16, 32, 64, 128, 256, 300)
     assert old.served((100,)).length_buckets == (100, 300)
+
+
+def test_the_served_form_takes_the_limit_export_chooses() -> None:
+    trained = Pipeline.from_dict({"max_length": 128, "labels": ["no", "yes"]})
+    served = trained.served(LENGTH_BUCKETS, max_length=512)
+    assert served.max_length == 512 and served.length_buckets == LENGTH_BUCKETS
+    assert served.labels == ("no", "yes")
 
 
 @pytest.mark.parametrize(
