@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, PreTrainedModel
+from transformers import AutoTokenizer, PretrainedConfig, PreTrainedModel
 
 from contract.layout import PIPELINE_FILE
 from contract.pipeline import Pipeline, PipelineError
@@ -57,6 +57,31 @@ def read_pipeline(model_dir: Path) -> Pipeline:
         raise ConversionError(str(error)) from error
 
 
+def position_limit(config: PretrainedConfig) -> int:
+    """The most tokens the model takes: its position embeddings (512 for MiniLM and BERT).
+
+    BERT-type models (the only ones `export.onnx` converts) use every position; models
+    that offset positions by the padding index (RoBERTa) would need that offset taken off.
+    """
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit < 2:
+        raise ConversionError(f"the model config has no usable max_position_embeddings: {limit!r}")
+    return limit
+
+
+def served_max_length(config: PretrainedConfig, settings: ExportSettings) -> int:
+    """The served token limit: `settings.max_length`, or the model's position limit when
+    None; never more than that limit (positions past it have no embedding)."""
+    limit = position_limit(config)
+    if settings.max_length is None:
+        return limit
+    if settings.max_length > limit:
+        raise ConversionError(
+            f"max_length {settings.max_length} is over the model's {limit} positions"
+        )
+    return settings.max_length
+
+
 def convert(
     model_dir: Path,
     workdir: Path,
@@ -69,10 +94,13 @@ def convert(
     `calibration` (SST-2 train sentences, see `smoothing.calibration_texts`); without
     calibration texts, or with `int8_smoothing_alpha` None, from the plain ONNX export, and
     the returned settings record that no smoothing was applied. The version's contract is
-    the folder's pipeline.json in the current format, padded to `settings.length_buckets`.
+    the folder's pipeline.json in the current format, with the model's own token limit
+    (`served_max_length`: 512 for MiniLM, not the training max_length) and the padding
+    lengths of `settings.length_buckets` below it.
     """
-    pipeline = read_pipeline(model_dir).served(settings.length_buckets)
     model = load_classifier(model_dir)
+    max_length = served_max_length(model.config, settings)
+    pipeline = read_pipeline(model_dir).served(settings.length_buckets, max_length)
     # Trace with padding in the example: a mask of all ones would let transformers take
     # its "no mask needed" shortcut, and a traced graph would keep that shortcut forever.
     example = {

@@ -1,4 +1,10 @@
-"""The golden set and serving-style batching that the parity check runs on."""
+"""The golden set and serving-style batching that the parity check runs on.
+
+The golden set is SST-2 dev sentences (`golden_texts`, 60 tokens at most) and, added by
+the parity check where the model's tokenizer is at hand, a few long texts made of them
+(`long_texts`): served texts go up to the model's 512 tokens, and the padding lengths
+256 and 512 must be checked as much as the short ones.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,35 @@ def golden_texts(data_source: str, size: int = GOLDEN_SIZE) -> list[str]:
     if len(sentences) < size:
         raise ValueError(f"SST-2 dev has {len(sentences)} usable sentences, need {size}")
     return sentences[:size]
+
+
+def long_texts(
+    sentences: Sequence[str],
+    tokenizer: PreTrainedTokenizerBase,
+    targets: Sequence[int],
+    max_length: int,
+) -> list[str]:
+    """One text per target length: `sentences` joined with spaces, in order from a point
+    that differs per target (so the texts differ), wrapping round, while the text stays
+    within the target in tokens (special tokens included). Targets over `max_length`
+    count as `max_length`; equal targets give one text. Deterministic for a given
+    tokenizer: the parity gate's long texts are reproducible.
+    """
+    if not sentences:
+        return []
+    texts: list[str] = []
+    limits = sorted({min(int(t), max_length) for t in targets if int(t) > 0})
+    for number, limit in enumerate(limits):
+        start = number * len(sentences) // max(len(limits), 1)
+        chosen: list[str] = []
+        for step in range(len(sentences)):
+            candidate = [*chosen, sentences[(start + step) % len(sentences)]]
+            if len(tokenizer(" ".join(candidate))["input_ids"]) > limit:
+                break
+            chosen = candidate
+        if len(chosen) > 1:
+            texts.append(" ".join(chosen))
+    return texts
 
 
 @dataclass(frozen=True)

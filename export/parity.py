@@ -14,7 +14,7 @@ from transformers import AutoTokenizer
 from contract.layout import ONNX, ONNX_INT8, TORCHSCRIPT
 from export.convert import ExportedModel, load_classifier
 from export.errors import ParityError
-from export.golden import serving_batches
+from export.golden import long_texts, serving_batches
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(input_ids, attention_mask) -> logits, all numpy."""
@@ -52,6 +52,11 @@ class ParityReport:
     """The parity results of one export (recorded in metadata and MLflow)."""
 
     golden_size: int
+    """Texts checked: the golden set given, then the long texts added."""
+    long_text_count: int
+    """How many of them are long texts (SST-2 dev sentences joined, `golden.long_texts`)."""
+    longest_tokens: int
+    """Tokens of the longest text checked (special tokens included)."""
     batches: int
     sequence_lengths: list[int]
     """The padded lengths the batches used."""
@@ -72,6 +77,8 @@ class ParityReport:
         """JSON-ready form, with each model's `passed` included."""
         return {
             "golden_size": self.golden_size,
+            "long_text_count": self.long_text_count,
+            "longest_tokens": self.longest_tokens,
             "batches": self.batches,
             "sequence_lengths": self.sequence_lengths,
             "models": {
@@ -104,17 +111,21 @@ def onnx_runner(path: str) -> Runner:
     return run
 
 
-def check_parity(exported: ExportedModel, texts: Sequence[str]) -> ParityReport:
-    """Compare TorchScript, ONNX and INT8 ONNX with eager PyTorch on `texts`.
+def check_parity(exported: ExportedModel, golden: Sequence[str]) -> ParityReport:
+    """Compare TorchScript, ONNX and INT8 ONNX with eager PyTorch on `golden` and long
+    texts made of it (`settings.parity_long_text_tokens`: about 200 and 450 tokens).
 
     Batches are formed like serving forms them (one request per text, padded to its length
-    bucket, equal lengths batched). The gate (`ParityReport.check`): TorchScript and ONNX
-    within `atol` and all labels equal; INT8 labels equal on at least
-    `int8_min_label_agreement` of the texts. The report is returned whether or not it
-    passed, so that a failing one can be logged and stored before the export stops.
+    bucket, equal lengths batched), so the padding lengths up to max_length are all run.
+    The gate (`ParityReport.check`): TorchScript and ONNX within `atol` and all labels
+    equal; INT8 labels equal on at least `int8_min_label_agreement` of the texts. The
+    report is returned whether or not it passed, so that a failing one can be logged and
+    stored before the export stops.
     """
     settings = exported.settings
     tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
+    added = long_texts(golden, tokenizer, settings.parity_long_text_tokens, exported.max_length)
+    texts = [*golden, *added]
     eager = torch_runner(load_classifier(exported.model_dir))
     candidates: dict[str, Runner] = {
         TORCHSCRIPT: torch_runner(torch.jit.load(str(exported.torchscript)).eval()),
@@ -148,8 +159,11 @@ def check_parity(exported: ExportedModel, texts: Sequence[str]) -> ParityReport:
             required_agreement=settings.int8_min_label_agreement if int8 else 1.0,
             max_abs_tolerance=None if int8 else settings.atol,
         )
+    lengths = [int(b.attention_mask.sum(axis=1).max()) for b in batches]
     report = ParityReport(
         golden_size=len(texts),
+        long_text_count=len(added),
+        longest_tokens=max(lengths, default=0),
         batches=len(batches),
         sequence_lengths=sorted({int(b.input_ids.shape[1]) for b in batches}),
         models=results,

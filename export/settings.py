@@ -65,11 +65,19 @@ class ExportSettings:
     """SST-2 train sentences whose activation maxima set the smoothing scales."""
     int8_calibration_seed: int = 0
     """Seed of the calibration sentences' draw."""
+    max_length: int | None = None
+    """Served token limit (special tokens included) written into pipeline.json; None: the
+    model's position limit (`config.max_position_embeddings`, 512 for MiniLM), whatever
+    max_length training used. A value over the position limit is refused."""
     length_buckets: tuple[int, ...] = LENGTH_BUCKETS
-    """Padding lengths offered to the serving tokenizer: those below the model's
+    """Padding lengths offered to the serving tokenizer: those below the served
     `max_length`, then `max_length`, go into the version's pipeline.json."""
     parity_batch_size: int = 32
     """Largest batch the parity check runs, within one length bucket, as Triton would."""
+    parity_long_text_tokens: tuple[int, ...] = (200, 450)
+    """Token lengths (special tokens included, at most) of the long texts the parity check
+    adds to its golden set: SST-2 dev sentences joined until the next would pass the
+    length, so the 256 and 512 padding lengths are checked too (none is over max_length)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON-ready values (recorded in each version's metadata)."""
