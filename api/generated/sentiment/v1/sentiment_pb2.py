@@ -15,7 +15,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csentiment/v1/sentiment.proto\x12\x0csentiment.v1\"A\n\x0ePredictRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x8d\x01\n\x0fPredictResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\nprediction\x18\x02 \x01(\x0b\x32\x18.sentiment.v1.Prediction\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.sentiment.v1.ModelInfo\x12\x10\n\x08\x61udit_id\x18\x04 \x01(\t\"G\n\x13PredictBatchRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x93\x01\n\x14PredictBatchResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12-\n\x0bpredictions\x18\x02 \x03(\x0b\x32\x18.sentiment.v1.Prediction\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.sentiment.v1.ModelInfo\x12\x10\n\x08\x61udit_id\x18\x04 \x01(\t\"G\n\x14PredictStreamRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\"\x93\x01\n\x15PredictStreamResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\nprediction\x18\x02 \x01(\x0b\x32\x18.sentiment.v1.Prediction\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.sentiment.v1.ModelInfo\x12\x10\n\x08\x61udit_id\x18\x04 \x01(\t\"\xa4\x01\n\nPrediction\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x42\n\rprobabilities\x18\x03 \x03(\x0b\x32+.sentiment.v1.Prediction.ProbabilitiesEntry\x1a\x34\n\x12ProbabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\"A\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x15\n\rmlflow_run_id\x18\x03 \x01(\t2\x8f\x02\n\x10SentimentService\x12\x46\n\x07Predict\x12\x1c.sentiment.v1.PredictRequest\x1a\x1d.sentiment.v1.PredictResponse\x12U\n\x0cPredictBatch\x12!.sentiment.v1.PredictBatchRequest\x1a\".sentiment.v1.PredictBatchResponse\x12\\\n\rPredictStream\x12\".sentiment.v1.PredictStreamRequest\x1a#.sentiment.v1.PredictStreamResponse(\x01\x30\x01\x42P\n\x18\x63om.example.sentiment.v1P\x01Z2example.com/sentiment/gen/sentiment/v1;sentimentv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csentiment/v1/sentiment.proto\x12\x0csentiment.v1\"o\n\x0ePredictRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12,\n\ntruncation\x18\x04 \x01(\x0e\x32\x18.sentiment.v1.Truncation\"\x8d\x01\n\x0fPredictResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\nprediction\x18\x02 \x01(\x0b\x32\x18.sentiment.v1.Prediction\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.sentiment.v1.ModelInfo\x12\x10\n\x08\x61udit_id\x18\x04 \x01(\t\"u\n\x13PredictBatchRequest\x12\r\n\x05texts\x18\x01 \x03(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12,\n\ntruncation\x18\x04 \x01(\x0e\x32\x18.sentiment.v1.Truncation\"\x93\x01\n\x14PredictBatchResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12-\n\x0bpredictions\x18\x02 \x03(\x0b\x32\x18.sentiment.v1.Prediction\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.sentiment.v1.ModelInfo\x12\x10\n\x08\x61udit_id\x18\x04 \x01(\t\"u\n\x14PredictStreamRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12,\n\ntruncation\x18\x04 \x01(\x0e\x32\x18.sentiment.v1.Truncation\"\x93\x01\n\x15PredictStreamResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\nprediction\x18\x02 \x01(\x0b\x32\x18.sentiment.v1.Prediction\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.sentiment.v1.ModelInfo\x12\x10\n\x08\x61udit_id\x18\x04 \x01(\t\"\xa4\x01\n\nPrediction\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x42\n\rprobabilities\x18\x03 \x03(\x0b\x32+.sentiment.v1.Prediction.ProbabilitiesEntry\x1a\x34\n\x12ProbabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x02:\x02\x38\x01\"A\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x15\n\rmlflow_run_id\x18\x03 \x01(\t*l\n\nTruncation\x12\x1a\n\x16TRUNCATION_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRUNCATION_NONE\x10\x01\x12\x13\n\x0fTRUNCATION_HEAD\x10\x02\x12\x18\n\x14TRUNCATION_HEAD_TAIL\x10\x03\x32\x8f\x02\n\x10SentimentService\x12\x46\n\x07Predict\x12\x1c.sentiment.v1.PredictRequest\x1a\x1d.sentiment.v1.PredictResponse\x12U\n\x0cPredictBatch\x12!.sentiment.v1.PredictBatchRequest\x1a\".sentiment.v1.PredictBatchResponse\x12\\\n\rPredictStream\x12\".sentiment.v1.PredictStreamRequest\x1a#.sentiment.v1.PredictStreamResponse(\x01\x30\x01\x42P\n\x18\x63om.example.sentiment.v1P\x01Z2example.com/sentiment/gen/sentiment/v1;sentimentv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -25,24 +25,26 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['DESCRIPTOR']._serialized_options = b'\n\030com.example.sentiment.v1P\001Z2example.com/sentiment/gen/sentiment/v1;sentimentv1'
   _globals['_PREDICTION_PROBABILITIESENTRY']._options = None
   _globals['_PREDICTION_PROBABILITIESENTRY']._serialized_options = b'8\001'
+  _globals['_TRUNCATION']._serialized_start=1075
+  _globals['_TRUNCATION']._serialized_end=1183
   _globals['_PREDICTREQUEST']._serialized_start=46
-  _globals['_PREDICTREQUEST']._serialized_end=111
-  _globals['_PREDICTRESPONSE']._serialized_start=114
-  _globals['_PREDICTRESPONSE']._serialized_end=255
-  _globals['_PREDICTBATCHREQUEST']._serialized_start=257
-  _globals['_PREDICTBATCHREQUEST']._serialized_end=328
-  _globals['_PREDICTBATCHRESPONSE']._serialized_start=331
-  _globals['_PREDICTBATCHRESPONSE']._serialized_end=478
-  _globals['_PREDICTSTREAMREQUEST']._serialized_start=480
-  _globals['_PREDICTSTREAMREQUEST']._serialized_end=551
-  _globals['_PREDICTSTREAMRESPONSE']._serialized_start=554
-  _globals['_PREDICTSTREAMRESPONSE']._serialized_end=701
-  _globals['_PREDICTION']._serialized_start=704
-  _globals['_PREDICTION']._serialized_end=868
-  _globals['_PREDICTION_PROBABILITIESENTRY']._serialized_start=816
-  _globals['_PREDICTION_PROBABILITIESENTRY']._serialized_end=868
-  _globals['_MODELINFO']._serialized_start=870
-  _globals['_MODELINFO']._serialized_end=935
-  _globals['_SENTIMENTSERVICE']._serialized_start=938
-  _globals['_SENTIMENTSERVICE']._serialized_end=1209
+  _globals['_PREDICTREQUEST']._serialized_end=157
+  _globals['_PREDICTRESPONSE']._serialized_start=160
+  _globals['_PREDICTRESPONSE']._serialized_end=301
+  _globals['_PREDICTBATCHREQUEST']._serialized_start=303
+  _globals['_PREDICTBATCHREQUEST']._serialized_end=420
+  _globals['_PREDICTBATCHRESPONSE']._serialized_start=423
+  _globals['_PREDICTBATCHRESPONSE']._serialized_end=570
+  _globals['_PREDICTSTREAMREQUEST']._serialized_start=572
+  _globals['_PREDICTSTREAMREQUEST']._serialized_end=689
+  _globals['_PREDICTSTREAMRESPONSE']._serialized_start=692
+  _globals['_PREDICTSTREAMRESPONSE']._serialized_end=839
+  _globals['_PREDICTION']._serialized_start=842
+  _globals['_PREDICTION']._serialized_end=1006
+  _globals['_PREDICTION_PROBABILITIESENTRY']._serialized_start=954
+  _globals['_PREDICTION_PROBABILITIESENTRY']._serialized_end=1006
+  _globals['_MODELINFO']._serialized_start=1008
+  _globals['_MODELINFO']._serialized_end=1073
+  _globals['_SENTIMENTSERVICE']._serialized_start=1186
+  _globals['_SENTIMENTSERVICE']._serialized_end=1457
 # @@protoc_insertion_point(module_scope)

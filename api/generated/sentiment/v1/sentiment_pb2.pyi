@@ -9,10 +9,62 @@ import builtins
 import collections.abc
 import google.protobuf.descriptor
 import google.protobuf.internal.containers
+import google.protobuf.internal.enum_type_wrapper
 import google.protobuf.message
+import sys
 import typing
 
+if sys.version_info >= (3, 10):
+    import typing as typing_extensions
+else:
+    import typing_extensions
+
 DESCRIPTOR: google.protobuf.descriptor.FileDescriptor
+
+class _Truncation:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _TruncationEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_Truncation.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    TRUNCATION_UNSPECIFIED: _Truncation.ValueType  # 0
+    """Unset: the same as TRUNCATION_NONE."""
+    TRUNCATION_NONE: _Truncation.ValueType  # 1
+    """Refuse a text over the limit: INVALID_ARGUMENT with a BadRequest field violation
+    naming the text and its token count.
+    """
+    TRUNCATION_HEAD: _Truncation.ValueType  # 2
+    """Keep the first max_length - 2 word pieces (the budget B left by [CLS] and [SEP])."""
+    TRUNCATION_HEAD_TAIL: _Truncation.ValueType  # 3
+    """Keep the first B / 4 word pieces (rounded down) and the last B - B / 4: 127 and 383
+    of a 512-token limit. A review's verdict is often at its end; Sun et al. 2019 ("How
+    to Fine-Tune BERT for Text Classification?") found head + tail (128 + 382) best on
+    long reviews.
+    """
+
+class Truncation(_Truncation, metaclass=_TruncationEnumTypeWrapper):
+    """Truncation says what to do with a text over the model's token limit (512 word pieces
+    for the MiniLM model, [CLS] and [SEP] included; the limit is the served model's
+    pipeline.json max_length). The limit is counted in tokens, never in characters: any text
+    within it is accepted whatever its length in characters (the request message's size
+    limit aside).
+    """
+
+TRUNCATION_UNSPECIFIED: Truncation.ValueType  # 0
+"""Unset: the same as TRUNCATION_NONE."""
+TRUNCATION_NONE: Truncation.ValueType  # 1
+"""Refuse a text over the limit: INVALID_ARGUMENT with a BadRequest field violation
+naming the text and its token count.
+"""
+TRUNCATION_HEAD: Truncation.ValueType  # 2
+"""Keep the first max_length - 2 word pieces (the budget B left by [CLS] and [SEP])."""
+TRUNCATION_HEAD_TAIL: Truncation.ValueType  # 3
+"""Keep the first B / 4 word pieces (rounded down) and the last B - B / 4: 127 and 383
+of a 512-token limit. A review's verdict is often at its end; Sun et al. 2019 ("How
+to Fine-Tune BERT for Text Classification?") found head + tail (128 + 382) best on
+long reviews.
+"""
+global___Truncation = Truncation
 
 @typing.final
 class PredictRequest(google.protobuf.message.Message):
@@ -23,22 +75,28 @@ class PredictRequest(google.protobuf.message.Message):
     TEXT_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
     MODEL_FIELD_NUMBER: builtins.int
+    TRUNCATION_FIELD_NUMBER: builtins.int
     text: builtins.str
-    """The text to classify: non-empty, within the configured character and token limits."""
+    """The text to classify: non-empty, with something visible, at most the model's token
+    limit unless `truncation` says to cut it.
+    """
     request_id: builtins.str
     """Optional client request id (1-128 characters of A-Z a-z 0-9 . _ : -). The gateway
     makes one when it is empty. Retrying with the same id is recorded once.
     """
     model: builtins.str
     """Optional model name; empty selects the gateway's default model."""
+    truncation: global___Truncation.ValueType
+    """What to do with a text over the token limit; unset refuses it."""
     def __init__(
         self,
         *,
         text: builtins.str = ...,
         request_id: builtins.str = ...,
         model: builtins.str = ...,
+        truncation: global___Truncation.ValueType = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["model", b"model", "request_id", b"request_id", "text", b"text"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model", b"model", "request_id", b"request_id", "text", b"text", "truncation", b"truncation"]) -> None: ...
 
 global___PredictRequest = PredictRequest
 
@@ -88,10 +146,13 @@ class PredictBatchRequest(google.protobuf.message.Message):
     TEXTS_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
     MODEL_FIELD_NUMBER: builtins.int
+    TRUNCATION_FIELD_NUMBER: builtins.int
     request_id: builtins.str
     """Optional client request id, as in PredictRequest."""
     model: builtins.str
     """Optional model name, as in PredictRequest."""
+    truncation: global___Truncation.ValueType
+    """What to do with each text over the token limit, as in PredictRequest."""
     @property
     def texts(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
         """The texts to classify, each with the limits of PredictRequest.text."""
@@ -102,8 +163,9 @@ class PredictBatchRequest(google.protobuf.message.Message):
         texts: collections.abc.Iterable[builtins.str] | None = ...,
         request_id: builtins.str = ...,
         model: builtins.str = ...,
+        truncation: global___Truncation.ValueType = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["model", b"model", "request_id", b"request_id", "texts", b"texts"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model", b"model", "request_id", b"request_id", "texts", b"texts", "truncation", b"truncation"]) -> None: ...
 
 global___PredictBatchRequest = PredictBatchRequest
 
@@ -153,20 +215,24 @@ class PredictStreamRequest(google.protobuf.message.Message):
     TEXT_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
     MODEL_FIELD_NUMBER: builtins.int
+    TRUNCATION_FIELD_NUMBER: builtins.int
     text: builtins.str
     """The text to classify."""
     request_id: builtins.str
     """Optional client request id for this message."""
     model: builtins.str
     """Optional model name."""
+    truncation: global___Truncation.ValueType
+    """What to do with this message's text over the token limit, as in PredictRequest."""
     def __init__(
         self,
         *,
         text: builtins.str = ...,
         request_id: builtins.str = ...,
         model: builtins.str = ...,
+        truncation: global___Truncation.ValueType = ...,
     ) -> None: ...
-    def ClearField(self, field_name: typing.Literal["model", b"model", "request_id", b"request_id", "text", b"text"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["model", b"model", "request_id", b"request_id", "text", b"text", "truncation", b"truncation"]) -> None: ...
 
 global___PredictStreamRequest = PredictStreamRequest
 
