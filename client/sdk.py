@@ -5,6 +5,10 @@ RESOURCE_EXHAUSTED with RetryInfo) is retried after the server's RetryInfo delay
 jittered backoff) while the deadline allows, at most `retries` times, and only while the
 client's `RetryBudget` has retries left (see `client.retry`). A request id is made before
 the first attempt so that retries of one call are one request in the audit log.
+
+A text over the served model's token limit (512 for MiniLM) is refused (INVALID_ARGUMENT,
+a field violation naming it) unless the call passes `truncation="head"` (keep its start)
+or `"head_tail"` (keep a quarter of the budget from its start and the rest from its end).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -25,6 +29,13 @@ from api.generated.sentiment.v1 import sentiment_pb2_grpc as pb_grpc
 from client.retry import RetryBudget, retry_delay
 
 T = TypeVar("T")
+Truncation = Literal["none", "head", "head_tail"]
+"""What the gateway does with a text over the token limit: refuse it, or cut it."""
+TRUNCATIONS: dict[str, pb.Truncation.ValueType] = {
+    "none": pb.TRUNCATION_NONE,
+    "head": pb.TRUNCATION_HEAD,
+    "head_tail": pb.TRUNCATION_HEAD_TAIL,
+}
 DETAIL_TYPES: tuple[type[Message], ...] = (
     error_details_pb2.BadRequest,
     error_details_pb2.QuotaFailure,
@@ -122,9 +133,21 @@ class SentimentClient:
         return self._stub
 
     async def predict(
-        self, text: str, *, request_id: str = "", model: str = "", timeout: float | None = None
+        self,
+        text: str,
+        *,
+        request_id: str = "",
+        model: str = "",
+        timeout: float | None = None,
+        truncation: Truncation | None = None,
     ) -> pb.PredictResponse:
-        request = pb.PredictRequest(text=text, request_id=request_id or _new_id(), model=model)
+        """Classify `text`; `truncation` cuts it when over the token limit (None: refuse)."""
+        request = pb.PredictRequest(
+            text=text,
+            request_id=request_id or _new_id(),
+            model=model,
+            truncation=truncation_value(truncation),
+        )
         metadata = self._call_metadata(request.request_id)
         return await self._retrying(
             lambda t: self.stub.Predict(request, timeout=t, metadata=metadata), timeout
@@ -137,9 +160,14 @@ class SentimentClient:
         request_id: str = "",
         model: str = "",
         timeout: float | None = None,
+        truncation: Truncation | None = None,
     ) -> pb.PredictBatchResponse:
+        """Classify `texts` in one call; `truncation` applies to each text."""
         request = pb.PredictBatchRequest(
-            texts=texts, request_id=request_id or _new_id(), model=model
+            texts=texts,
+            request_id=request_id or _new_id(),
+            model=model,
+            truncation=truncation_value(truncation),
         )
         metadata = self._call_metadata(request.request_id)
         return await self._retrying(
@@ -149,7 +177,8 @@ class SentimentClient:
     async def predict_stream(
         self, requests: AsyncIterable[pb.PredictStreamRequest], *, timeout: float | None = None
     ) -> AsyncIterator[pb.PredictStreamResponse]:
-        """One response per request, in order (a stream is not retried)."""
+        """One response per request, in order (a stream is not retried). Each request
+        carries its own `truncation` (`truncation_value("head")`, say)."""
         call = self.stub.PredictStream(
             requests, timeout=timeout or self.timeout, metadata=self._metadata
         )
@@ -184,6 +213,15 @@ class SentimentClient:
 
 
 REQUEST_ID_METADATA = "x-request-id"
+
+
+def truncation_value(truncation: Truncation | None) -> pb.Truncation.ValueType:
+    """The sentiment.v1.Truncation of a choice; None leaves the field unset (refuse)."""
+    if truncation is None:
+        return pb.TRUNCATION_UNSPECIFIED
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {sorted(TRUNCATIONS)}, not {truncation!r}")
+    return TRUNCATIONS[truncation]
 
 
 def _new_id() -> str:

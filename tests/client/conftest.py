@@ -49,12 +49,15 @@ class ScriptedServer:
     script: Script
     target: str = ""
     attempts: dict[str, list[float]] = field(default_factory=dict)
+    requests: list[pb.PredictRequest] = field(default_factory=list)
+    """Every request received, in order."""
 
     @property
     def calls(self) -> int:
         return sum(len(times) for times in self.attempts.values())
 
     async def predict(self, request: pb.PredictRequest, context: Any) -> pb.PredictResponse:
+        self.requests.append(request)
         times = self.attempts.setdefault(request.request_id, [])
         times.append(time.monotonic())
         refusal = self.script(len(times))

@@ -1,6 +1,7 @@
 """The client's retries against a real gRPC server that refuses as each test scripts it:
 RetryInfo honoured, RESOURCE_EXHAUSTED without it final, attempts per call capped, and
-the retry budget bounding the attempts of many calls under a stream of refusals."""
+the retry budget bounding the attempts of many calls under a stream of refusals; the
+truncation choice sent as the request field."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import time
 import grpc
 import pytest
 
+from api.generated.sentiment.v1 import sentiment_pb2 as pb
 from client.retry import JITTER, RetryBudget
-from client.sdk import SentimentClient
+from client.sdk import SentimentClient, truncation_value
 from tests.client.conftest import Refusal, scripted_server
 
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -103,3 +105,25 @@ def test_a_retry_info_delay_past_the_deadline_fails_at_once() -> None:
 
     attempts, elapsed = asyncio.run(scenario())
     assert attempts == 1 and elapsed < 0.5
+
+
+def test_predict_sends_the_truncation_asked_for_and_leaves_it_unset_otherwise() -> None:
+    async def scenario() -> list[int]:
+        async with (
+            scripted_server(lambda _: None) as server,
+            SentimentClient(server.target, "k") as client,
+        ):
+            await client.predict("a long review", truncation="head_tail")
+            await client.predict("a long review")
+            return [request.truncation for request in server.requests]
+
+    assert asyncio.run(scenario()) == [pb.TRUNCATION_HEAD_TAIL, pb.TRUNCATION_UNSPECIFIED]
+
+
+def test_truncation_choices_map_to_the_proto_enum() -> None:
+    assert truncation_value(None) == pb.TRUNCATION_UNSPECIFIED
+    assert truncation_value("none") == pb.TRUNCATION_NONE
+    assert truncation_value("head") == pb.TRUNCATION_HEAD
+    assert truncation_value("head_tail") == pb.TRUNCATION_HEAD_TAIL
+    with pytest.raises(ValueError, match="truncation must be one of"):
+        truncation_value("middle")  # type: ignore[arg-type]
