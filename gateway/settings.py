@@ -66,17 +66,23 @@ class GatewaySettings(ComponentSettings):
     """Folder with the served model's `tokenizer.json` (and `../pipeline.json`); default:
     the newest `sentiment_tokenizer` version in the pipeline's model repository."""
 
-    max_text_chars: int = Field(default=2000, ge=1)
-    """Longest text accepted, in characters."""
+    max_text_chars: int | None = Field(default=None, ge=1)
+    """Longest text accepted, in characters; unset (the default): no character limit, the
+    token limit decides and the message size bounds the work. Setting it refuses some texts
+    within the token limit (WordPiece reads any word over 100 characters as one token)."""
 
     max_tokens: int | None = Field(default=None, ge=2)
-    """Most word pieces per text (special tokens included); default the model's max_length."""
+    """Most word pieces per text (special tokens included); default and most the served
+    model's max_length (512 for MiniLM). Longer texts are refused unless the request asks
+    for truncation; truncation cuts at the model's max_length."""
 
     max_batch_texts: int = Field(default=64, ge=1)
     """Most texts in one PredictBatch call."""
 
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
-    """Largest request message; larger ones get RESOURCE_EXHAUSTED."""
+    """Largest request message; larger ones get RESOURCE_EXHAUSTED. The default holds a
+    510-word text of 100-character words of 4-byte characters (203 KB, 512 tokens) five
+    times over."""
 
     rate_limit_per_second: float = Field(default=200.0, gt=0)
     """Texts per second each API key may send on average (token bucket refill rate)."""

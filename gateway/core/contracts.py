@@ -126,9 +126,17 @@ class InferenceBackend(Protocol):
     """The model server the core sends valid requests to (Triton in `gateway.upstream`)."""
 
     async def infer(
-        self, model: str, texts: list[str], request_id: str, deadline: float, batch: bool
+        self,
+        model: str,
+        texts: list[str],
+        request_id: str,
+        deadline: float,
+        batch: bool,
+        truncation: str | None = None,
     ) -> tuple[list[RawPrediction], ModelInfo]:
-        """Classify `texts` before `deadline` (a time.monotonic() value)."""
+        """Classify `texts` before `deadline` (a time.monotonic() value); `truncation`
+        (`contract.pipeline.TRUNCATIONS`) asks the model to cut texts over its token limit
+        instead of refusing them."""
         ...
 
     async def ready(self, model: str, timeout: float = 2.0) -> bool:

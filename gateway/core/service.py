@@ -46,7 +46,7 @@ from gateway.core.errors import (
     StreamLimitExceeded,
 )
 from gateway.core.ratelimit import InFlightLimiter, KeyedInFlightLimiter, TokenBucketLimiter
-from gateway.core.text import TextAnalyzer
+from gateway.core.text import OFFLOAD_CHARS, TextAnalyzer
 from gateway.core.validation import (
     REQUEST_ID,
     Limits,
@@ -62,10 +62,6 @@ log = logging.getLogger(__name__)
 REQUEST_ID_METADATA = "x-request-id"
 """Metadata naming the call's request id before its message is decoded (the only id a
 refusal before authentication can record)."""
-
-OFFLOAD_CHARS = 4096
-"""Requests with more text than this are tokenized on a worker thread, so a long batch
-does not hold the event loop (and every other caller) while the tokenizer runs."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +231,8 @@ class PredictionService:
             raise
 
     async def _validate(self, raw: RawRequest, request_id: str) -> ValidRequest:
+        # Long texts are tokenized on a worker thread (and release the GIL there, see
+        # TextAnalyzer.analyze): texts have no character limit, only the message size.
         if sum(len(text) for text in raw.texts) <= OFFLOAD_CHARS:
             return validate_request(raw, self.limits, self.analyzer, request_id)
         return await asyncio.to_thread(
@@ -331,7 +329,12 @@ class PredictionService:
     ) -> PredictionResult:
         # Triton gets the audit id as its request id: one id per attempt in both logs.
         raw, info = await self.triton.infer(
-            request.model, request.texts, audit_id, deadline, batch=len(request.texts) > 1
+            request.model,
+            request.texts,
+            audit_id,
+            deadline,
+            batch=len(request.texts) > 1,
+            truncation=request.truncation,
         )
         predictions = [
             Prediction(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from contract.pipeline import TRUNCATIONS
 from gateway.core.errors import FieldViolation, ValidationError
 from gateway.core.text import AnalyzedText, TextAnalyzer
 
@@ -20,6 +21,9 @@ VISIBLE = re.compile(
 )
 """A character that is not whitespace, a control or an invisible format character: a text
 without one (NULs, zero-width spaces, BOMs) says nothing to classify."""
+REFUSE = ("", "none")
+"""RawRequest.truncation values that refuse a text over the token limit (unset, NONE)."""
+TRUNCATION_HINT = "set truncation to TRUNCATION_HEAD or TRUNCATION_HEAD_TAIL to cut it instead"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,10 @@ class RawRequest:
     model: str
     batch: bool
     """True for PredictBatch: violations name `texts[i]`, otherwise `text`."""
+    truncation: str = ""
+    """The request's choice for texts over the token limit: "" (unset) or "none" refuse
+    them, "head" and "head_tail" (`contract.pipeline.TRUNCATIONS`) cut them; the transport
+    passes anything else (an enum number this release does not know) as it came."""
 
 
 @dataclass(frozen=True)
@@ -48,13 +56,18 @@ class ValidRequest:
     request_id: str
     model: str
     analyzed: list[AnalyzedText]
+    truncation: str | None = None
+    """How Triton is to cut texts over the token limit (`head`, `head_tail`); None refuses
+    them (and validation has left none)."""
 
 
 @dataclass(frozen=True)
 class Limits:
     """The limits a request is checked against (from GatewaySettings)."""
 
-    max_text_chars: int
+    max_text_chars: int | None
+    """None: no limit in characters, the token count decides (a character limit cannot
+    follow it: WordPiece reads any word over 100 characters as one [UNK])."""
     max_tokens: int
     max_batch_texts: int
     models: tuple[str, ...]
@@ -65,9 +78,21 @@ def validate_request(
 ) -> ValidRequest:
     """Check a decoded request; raise ValidationError listing every bad field.
 
-    `request_id` is the call's id as the service chose it (the client's when valid).
+    `request_id` is the call's id as the service chose it (the client's when valid). A
+    text's length is checked in tokens: over `max_tokens` it is refused, unless the request
+    asks to truncate it (then what the model reads must be within `max_tokens`).
     """
     violations: list[FieldViolation] = []
+    truncation = None if raw.truncation in REFUSE else raw.truncation
+    if truncation is not None and truncation not in TRUNCATIONS:
+        violations.append(
+            FieldViolation(
+                "truncation",
+                f"unknown value {truncation}; choose TRUNCATION_NONE, TRUNCATION_HEAD "
+                "or TRUNCATION_HEAD_TAIL",
+            )
+        )
+        truncation = None
     if raw.request_id and not REQUEST_ID.fullmatch(raw.request_id):
         violations.append(
             FieldViolation("request_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
@@ -96,7 +121,7 @@ def validate_request(
                     path, "must contain visible characters (not only whitespace or controls)"
                 )
             )
-        elif len(text) > limits.max_text_chars:
+        elif limits.max_text_chars is not None and len(text) > limits.max_text_chars:
             violations.append(
                 FieldViolation(
                     path, f"{len(text)} characters is over the limit of {limits.max_text_chars}"
@@ -104,15 +129,16 @@ def validate_request(
             )
         else:
             checked.append((index, text))
-    analyzed = analyzer.analyze([text for _, text in checked]) if checked else []
+    analyzed = analyzer.analyze([text for _, text in checked], truncation) if checked else []
     for (index, _), result in zip(checked, analyzed, strict=True):
         if result.model_tokens > limits.max_tokens:
             path = f"texts[{index}]" if raw.batch else "text"
-            violations.append(
-                FieldViolation(
-                    path, f"{result.model_tokens} tokens is over the limit of {limits.max_tokens}"
-                )
-            )
+            problem = f"{result.tokens} tokens is over the limit of {limits.max_tokens}"
+            if truncation is None:
+                problem += f"; {TRUNCATION_HINT}"
+            else:  # a gateway limit below the model's, which is where truncation cuts
+                problem += f" (truncation cuts texts to the model's {analyzer.max_length})"
+            violations.append(FieldViolation(path, problem))
     if violations:
         raise ValidationError(violations)
     return ValidRequest(
@@ -120,4 +146,5 @@ def validate_request(
         request_id=request_id,
         model=raw.model or limits.models[0],
         analyzed=analyzed,
+        truncation=truncation,
     )

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
+from contract.pipeline import TRUNCATE_HEAD, TRUNCATE_HEAD_TAIL
 from gateway.core.service import CallInfo, EncodedRequest, PredictionResult, PredictionService
 from gateway.core.validation import RawRequest, UndecodableRequest
 from gateway.transport.decoding import RequestDecoder
@@ -19,6 +20,21 @@ AUDIT_ID_TRAILER = "x-audit-id"
 """Trailing metadata of every unary call, answered or refused: its attempt's audit id.
 (A stream's messages carry theirs in each response; a refused message's is in the
 trailer of the stream's error.)"""
+
+
+TRUNCATIONS: dict[int, str] = {
+    pb.TRUNCATION_UNSPECIFIED: "",
+    pb.TRUNCATION_NONE: "none",
+    pb.TRUNCATION_HEAD: TRUNCATE_HEAD,
+    pb.TRUNCATION_HEAD_TAIL: TRUNCATE_HEAD_TAIL,
+}
+"""sentiment.v1.Truncation -> the core's RawRequest.truncation."""
+
+
+def truncation(value: int) -> str:
+    """The core's name of a Truncation value; a number this release does not know as its
+    digits (validation refuses it with a field violation)."""
+    return TRUNCATIONS.get(value, str(value))
 
 
 def call_info(context: grpc.aio.ServicerContext, method: str) -> CallInfo:
@@ -38,7 +54,13 @@ def call_info(context: grpc.aio.ServicerContext, method: str) -> CallInfo:
 def raw_single(request: SingleRequest | UndecodableRequest) -> RawRequest | UndecodableRequest:
     if isinstance(request, UndecodableRequest):
         return request
-    return RawRequest([request.text], request.request_id, request.model, batch=False)
+    return RawRequest(
+        [request.text],
+        request.request_id,
+        request.model,
+        batch=False,
+        truncation=truncation(request.truncation),
+    )
 
 
 def raw_batch(
@@ -46,7 +68,13 @@ def raw_batch(
 ) -> RawRequest | UndecodableRequest:
     if isinstance(request, UndecodableRequest):
         return request
-    return RawRequest(list(request.texts), request.request_id, request.model, batch=True)
+    return RawRequest(
+        list(request.texts),
+        request.request_id,
+        request.model,
+        batch=True,
+        truncation=truncation(request.truncation),
+    )
 
 
 def encoded(

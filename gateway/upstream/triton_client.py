@@ -25,6 +25,7 @@ import tritonclient.grpc.aio as triton_aio
 from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
+from contract.pipeline import TRUNCATION_PARAMETER
 from gateway.core.contracts import ModelInfo, RawPrediction
 from gateway.core.errors import (
     DeadlineExceeded,
@@ -159,10 +160,19 @@ class TritonClient:
         return info
 
     async def infer(
-        self, model: str, texts: list[str], request_id: str, deadline: float, batch: bool
+        self,
+        model: str,
+        texts: list[str],
+        request_id: str,
+        deadline: float,
+        batch: bool,
+        truncation: str | None = None,
     ) -> tuple[list[RawPrediction], ModelInfo]:
-        """Classify `texts` before `deadline` (a time.monotonic() value)."""
+        """Classify `texts` before `deadline` (a time.monotonic() value). `truncation`
+        goes to Triton as the request parameter `truncation` (absent: texts over the
+        model's token limit are refused)."""
         attempts = _Attempts(self._attempts)
+        parameters = None if truncation is None else {TRUNCATION_PARAMETER: truncation}
         info = await self.model_info(model, deadline, attempts)
         data = np.empty((len(texts), 1), dtype=np.object_)
         data[:, 0] = [t.encode("utf-8") for t in texts]
@@ -172,7 +182,12 @@ class TritonClient:
         started = time.perf_counter()
         result = await self._call(
             lambda client, timeout: client.infer(
-                model, [text], outputs=outputs, request_id=request_id, client_timeout=timeout
+                model,
+                [text],
+                outputs=outputs,
+                request_id=request_id,
+                client_timeout=timeout,
+                parameters=parameters,
             ),
             deadline,
             batch=batch,

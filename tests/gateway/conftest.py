@@ -146,7 +146,6 @@ def gateway_settings(triton_url: str, **overrides: Any) -> GatewaySettings:
         "triton_retries": 0,
         "drift_sample_rate": 1.0,
         "health_poll_seconds": 0.2,
-        "max_text_chars": 200,
         "max_batch_texts": 4,
         "max_message_bytes": 4096,
     }

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
-from client.sdk import SentimentClient
+from client.sdk import SentimentClient, error_details
 from gateway.core.text import TextAnalyzer
 from serving.tritonserver import TritonServer
 from store import AuditRow, DriftRow, make_engine
@@ -44,7 +44,7 @@ def live(
 ) -> Iterator[tuple[RunningGateway, str]]:
     analyzer = TextAnalyzer.from_repository(repository)
     gateway = RunningGateway(
-        gateway_settings(triton.grpc_url, max_text_chars=500, max_batch_texts=8),
+        gateway_settings(triton.grpc_url, max_batch_texts=8, max_message_bytes=1 << 20),
         tmp_path_factory.mktemp("e2e-state"),
         analyzer,
     ).start()
@@ -189,6 +189,72 @@ def test_batch_and_stream(live: tuple[RunningGateway, str]) -> None:
     assert [a.request_id for a in answers] == [r.request_id for r in requests]
     single = [batch.predictions[i].label for i in range(3)] * 4
     assert [a.prediction.label for a in answers] == single
+
+
+REVIEW_WORDS = ("good", "bad", "movie", "film", "great", "awful", "fun", "dull", "boring")
+"""One word piece each in MiniLM's vocabulary: a text of n of them is n + 2 tokens."""
+
+
+def review(count: int) -> list[str]:
+    return [REVIEW_WORDS[(i * 7 + i // 11) % len(REVIEW_WORDS)] for i in range(count)]
+
+
+def test_a_400_token_review_is_served(live: tuple[RunningGateway, str]) -> None:
+    gateway, key = live
+    text = " ".join(review(398))
+    answer = gateway.stub.Predict(pb.PredictRequest(text=text), metadata=auth(key), timeout=30)
+    assert answer.prediction.label in {"negative", "positive"}
+
+
+def test_over_512_tokens_is_refused_unless_the_request_asks_to_truncate(
+    live: tuple[RunningGateway, str],
+) -> None:
+    """Triton cuts a long text exactly as the contract says (and the gateway counts): the
+    answer for the cut text is the answer for the words that truncation keeps."""
+    gateway, key = live
+    words = review(700)
+    with pytest.raises(grpc.RpcError) as caught:
+        gateway.stub.Predict(
+            pb.PredictRequest(text=" ".join(words)), metadata=auth(key), timeout=30
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violation = error_details(caught.value).field_violations["text"]
+    assert violation.startswith("702 tokens is over the limit of 512")
+    kept = {
+        pb.TRUNCATION_HEAD: words[:510],
+        pb.TRUNCATION_HEAD_TAIL: words[:127] + words[-383:],  # B = 510: B // 4, B - B // 4
+    }
+    for truncation, words_kept in kept.items():
+        request_id = f"truncated-{truncation}"
+        cut = gateway.stub.Predict(
+            pb.PredictRequest(text=" ".join(words), truncation=truncation, request_id=request_id),
+            metadata=auth(key),
+            timeout=30,
+        )
+        whole = gateway.stub.Predict(
+            pb.PredictRequest(text=" ".join(words_kept)), metadata=auth(key), timeout=30
+        )
+        assert dict(cut.prediction.probabilities) == pytest.approx(
+            dict(whole.prediction.probabilities), abs=1e-6
+        )
+        deadline = time.monotonic() + 5
+        while not (drift := stored(gateway, request_id)[1]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [row.token_count for row in drift] == [510]  # what the model read
+
+    async def through_the_sdk() -> list[Any]:
+        async with SentimentClient(gateway.target, key, timeout=30) as client:
+            head = await client.predict(" ".join(words), truncation="head")
+            batch = await client.predict_batch([" ".join(words)], truncation="head_tail")
+        return [head.prediction, batch.predictions[0]]
+
+    for answer, words_kept in zip(asyncio.run(through_the_sdk()), kept.values(), strict=True):
+        whole = gateway.stub.Predict(
+            pb.PredictRequest(text=" ".join(words_kept)), metadata=auth(key), timeout=30
+        )
+        assert dict(answer.probabilities) == pytest.approx(
+            dict(whole.prediction.probabilities), abs=1e-6
+        )
 
 
 def test_health_and_metrics(live: tuple[RunningGateway, str]) -> None:

@@ -40,7 +40,8 @@ def raw_call(gateway: RunningGateway, method: str, payload: bytes, key: str) -> 
         (pb.PredictRequest(text="a fine\x00 film"), INVALID, {"text"}),  # PostgreSQL refuses NUL
         (pb.PredictRequest(text="\x07\x1b\x7f"), INVALID, {"text"}),  # controls only
         (pb.PredictRequest(text="\u200b\u200d\ufeff\u2060 "), INVALID, {"text"}),  # zero-width
-        (pb.PredictRequest(text="good " * 50), INVALID, {"text"}),  # 250 chars > 200
+        (pb.PredictRequest(text="good " * 50), INVALID, {"text"}),  # 52 tokens > 16
+        (pb.PredictRequest(text="good", truncation=9), INVALID, {"truncation"}),
         (pb.PredictRequest(text="good movie " * 8), INVALID, {"text"}),  # 18 tokens > 16
         (pb.PredictRequest(text="good", request_id="no spaces"), INVALID, {"request_id"}),
         (pb.PredictRequest(text="good", request_id="x" * 129), INVALID, {"request_id"}),
