@@ -11,11 +11,30 @@ ONNX_INT8 = "sentiment_onnx_int8"
 TORCHSCRIPT = "sentiment_torchscript"
 POSTPROCESS = "sentiment_postprocess"
 ENSEMBLE = "sentiment"
+ENSEMBLE_INT8 = "sentiment_int8"
 
-MODELS: tuple[str, ...] = (TOKENIZER, ONNX, ONNX_INT8, TORCHSCRIPT, POSTPROCESS, ENSEMBLE)
-"""Publish order: the ensemble goes last, so it never points at a step without the version."""
-PYTHON_MODELS: tuple[str, ...] = (TOKENIZER, POSTPROCESS)
-"""The models whose code (`model.py`) and `pipeline.json` live in their version folders."""
+MODELS: tuple[str, ...] = (
+    TOKENIZER,
+    ONNX,
+    ONNX_INT8,
+    TORCHSCRIPT,
+    POSTPROCESS,
+    ENSEMBLE,
+    ENSEMBLE_INT8,
+)
+"""Publish order: the text-in models go last, so they never point at a step without the
+version."""
+TEXT_MODELS: dict[str, str] = {ENSEMBLE: ONNX, ENSEMBLE_INT8: ONNX_INT8}
+"""The text-in models (TEXT -> LABEL, SCORE, PROBABILITIES), each with the classifier it
+serves: an ensemble of tokenizer, classifier and postprocess on GPU; on CPU one Python
+step that carries the classifier's model.onnx in its own version folder."""
+PYTHON_MODELS: tuple[str, ...] = (TOKENIZER, POSTPROCESS, *TEXT_MODELS)
+"""The models whose code (`model.py`), `pipeline.json` and `text_pipeline.py` live in their
+version folders (the text models' model.py is their CPU configuration's)."""
+PYTHON_MODEL_TEMPLATE: dict[str, str] = {ENSEMBLE_INT8: ENSEMBLE}
+"""Python models whose model.py is another model's template (the same code, other files)."""
+TEXT_PIPELINE_FILE = "text_pipeline.py"
+"""The module every Python model imports (model_repository/text_pipeline.py)."""
 SERVED_CLASSIFIER = ONNX
 """The model whose numbers the ensemble (and its python steps) serve."""
 

@@ -26,7 +26,6 @@ from transformers import AutoTokenizer
 from contract.layout import (
     CONFIG_FILE,
     CONFIGS_DIR,
-    ENSEMBLE,
     LABELS_FILE,
     METADATA_FILE,
     MODEL_FILE,
@@ -35,8 +34,11 @@ from contract.layout import (
     ONNX_INT8,
     PIPELINE_FILE,
     PYTHON_MODEL_FILE,
+    PYTHON_MODEL_TEMPLATE,
     PYTHON_MODELS,
     SERVED_CLASSIFIER,
+    TEXT_MODELS,
+    TEXT_PIPELINE_FILE,
     TOKENIZER,
     TORCHSCRIPT,
     version_folders,
@@ -47,7 +49,8 @@ from export.metadata import ModelSource, file_digests, manifest_digest, render_c
 from export.parity import ParityReport
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "model_repository"
-"""The reviewed templates in git: each model's configs and the python models' model.py."""
+"""The reviewed templates in git: each model's configs, the python models' model.py and
+the module they share (text_pipeline.py)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def resolve_repository(location: str | os.PathLike[str]) -> Path:
 
 
 def existing_versions(repository: Path) -> list[int]:
-    """All version numbers present in any of the six models, ascending, without repeats."""
+    """All version numbers present in any of the models, ascending, without repeats."""
     found = {int(folder.name) for model in MODELS for folder in version_folders(repository / model)}
     return sorted(found)
 
@@ -121,10 +124,12 @@ def root_files(
 
 def check_templates(templates: Path) -> None:
     """Raise RepositoryError unless every model's templates are there."""
+    if not (templates / TEXT_PIPELINE_FILE).is_file():
+        raise RepositoryError(f"templates in {templates} lack {TEXT_PIPELINE_FILE}")
     for model in MODELS:
         folder = templates / model
         required = [CONFIG_FILE, f"{CONFIGS_DIR}/cpu.pbtxt"]
-        if model in PYTHON_MODELS:
+        if model in PYTHON_MODELS and model not in PYTHON_MODEL_TEMPLATE:
             required.append(PYTHON_MODEL_FILE)
         missing = [name for name in required if not (folder / name).is_file()]
         if missing:
@@ -143,7 +148,8 @@ def _locked(repository: Path) -> Iterator[None]:
 
 
 def _stage_version(exported: ExportedModel, templates: Path, model: str, target: Path) -> None:
-    """Write a model's version files (all but metadata.json) into `target`."""
+    """Write a model's version files (all but metadata.json) into `target`, a version
+    folder in the staging tree where the models before it in MODELS are staged already."""
     target.mkdir(parents=True)
     sources = {
         ONNX: exported.onnx,
@@ -152,12 +158,26 @@ def _stage_version(exported: ExportedModel, templates: Path, model: str, target:
     }
     if model in sources:
         shutil.copy2(sources[model], target / MODEL_FILE[model])
+    if model in TEXT_MODELS:  # the classifier's file, linked from its staged version
+        classifier = TEXT_MODELS[model]
+        staged = target.parent.parent / classifier / target.name / MODEL_FILE[classifier]
+        _link_or_copy(staged, target / MODEL_FILE[classifier])
     if model in PYTHON_MODELS:
-        shutil.copy2(templates / model / PYTHON_MODEL_FILE, target / PYTHON_MODEL_FILE)
+        code = templates / PYTHON_MODEL_TEMPLATE.get(model, model) / PYTHON_MODEL_FILE
+        shutil.copy2(code, target / PYTHON_MODEL_FILE)
+        shutil.copy2(templates / TEXT_PIPELINE_FILE, target / TEXT_PIPELINE_FILE)
         exported.pipeline.write(target / PIPELINE_FILE)
-    if model == TOKENIZER:
+    if model == TOKENIZER or model in TEXT_MODELS:
         tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
         tokenizer.save_pretrained(target / exported.pipeline.tokenizer_dir)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (the same bytes, stored once) where the filesystem allows, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 class _Commit:
@@ -204,7 +224,7 @@ def publish(
     source: ModelSource | None = None,
     templates: Path = TEMPLATES,
 ) -> PublishedVersion:
-    """Publish `exported` as the next version of all six models in `repository`.
+    """Publish `exported` as the next version of every model (`MODELS`) in `repository`.
 
     `templates` holds each model's config.pbtxt, configs/cpu.pbtxt and, for the python
     models, model.py (default: the project's `model_repository/`). The python models get
@@ -242,8 +262,6 @@ def _publish_locked(
             staged = staging / model
             _stage_version(exported, templates, model, staged / str(version))
             files = file_digests(staged / str(version))
-            if model == ENSEMBLE:  # no files of its own: it is the sum of its steps
-                files = {step: digests[step] for step in MODELS if step != ENSEMBLE}
             digests[model] = manifest_digest(files)
             parity = report.models[model if model in report.models else SERVED_CLASSIFIER]
             metadata = {
@@ -281,7 +299,7 @@ def _publish_locked(
         backups.mkdir()
         commit = _Commit(backups)
         try:
-            for model in MODELS:  # leaf models first, the ensemble last
+            for model in MODELS:  # leaf models first, the text-in models last
                 commit.place(staging / model / str(version), root / model / str(version))
                 for name in at_root[model]:
                     commit.place(staging / model / name, root / model / name)

@@ -10,6 +10,7 @@ from contract.layout import (
     ENSEMBLE,
     MODELS,
     PYTHON_MODELS,
+    TEXT_MODELS,
     is_model_folder,
     is_remote,
     latest_version_folder,
@@ -32,8 +33,9 @@ def test_is_remote_knows_every_cloud_scheme_triton_opens(location: str, remote: 
     assert is_remote(location) is remote
 
 
-def test_the_ensemble_is_published_last_and_python_models_are_models() -> None:
-    assert MODELS[-1] == ENSEMBLE and len(set(MODELS)) == len(MODELS)
+def test_the_text_models_are_published_last_and_python_models_are_models() -> None:
+    assert MODELS[-len(TEXT_MODELS) :] == tuple(TEXT_MODELS) and len(set(MODELS)) == len(MODELS)
+    assert ENSEMBLE in TEXT_MODELS and set(TEXT_MODELS.values()) < set(MODELS)
     assert set(PYTHON_MODELS) <= set(MODELS)
 
 

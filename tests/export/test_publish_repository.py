@@ -15,13 +15,14 @@ from tritonclient.grpc import model_config_pb2
 
 from contract.layout import (
     CONFIG_FILE,
-    ENSEMBLE,
     LABELS_FILE,
     MODELS,
     ONNX,
     ONNX_INT8,
     PIPELINE_FILE,
+    POSTPROCESS,
     PYTHON_MODELS,
+    TEXT_MODELS,
     TOKENIZER,
     TORCHSCRIPT,
 )
@@ -81,11 +82,10 @@ def test_metadata_and_configs_carry_run_id_and_digests(
         assert metadata["parity"] == published.parity
         assert metadata["export_settings"]["opset"] == 18
         on_disk = file_digests(folder)
-        if model == ENSEMBLE:
-            assert on_disk == {}
-            assert metadata["files"] == {m: digests[m] for m in MODELS if m != ENSEMBLE}
-        else:
-            assert metadata["files"] == on_disk and on_disk
+        assert metadata["files"] == on_disk and on_disk
+        if model in TEXT_MODELS:  # the classifier it serves, the same bytes
+            classifier = file_digests(tmp_path / TEXT_MODELS[model] / version)
+            assert on_disk["model.onnx"] == classifier["model.onnx"]
         digests[model] = manifest_digest(metadata["files"])
         assert metadata["sha256"] == digests[model]
         for config_name in ("config.pbtxt", "configs/cpu.pbtxt"):
@@ -116,12 +116,18 @@ def test_gpu_and_cpu_configs_differ_only_in_placement(
     assert accelerator.name == "tensorrt"
     assert accelerator.parameters["precision_mode"] == "FP16"
     assert not cpu.optimization.execution_accelerators.gpu_execution_accelerator
-    assert list(cpu.dynamic_batching.preferred_batch_size) == [8, 16, 32]
+    # One CPU instance: no queue delay, no preferred sizes (batches form while it runs).
+    assert cpu.HasField("dynamic_batching") and not cpu.dynamic_batching.preferred_batch_size
+    assert cpu.dynamic_batching.max_queue_delay_microseconds == 0
     policy = cpu.dynamic_batching.default_queue_policy
     assert policy.timeout_action == model_config_pb2.ModelQueuePolicy.REJECT
-    ensemble = parse_config(tmp_path / ENSEMBLE / "config.pbtxt")
-    steps = [(s.model_name, s.model_version) for s in ensemble.ensemble_scheduling.step]
-    assert steps == [("sentiment_tokenizer", -1), (ONNX, -1), ("sentiment_postprocess", -1)]
+    for model, classifier in TEXT_MODELS.items():  # ensembles on GPU, one step on CPU
+        ensemble = parse_config(tmp_path / model / "config.pbtxt")
+        steps = [(s.model_name, s.model_version) for s in ensemble.ensemble_scheduling.step]
+        assert steps == [("sentiment_tokenizer", -1), (classifier, -1), (POSTPROCESS, -1)]
+        fused = parse_config(tmp_path / model / "configs/cpu.pbtxt")
+        assert fused.backend == "python" and fused.HasField("dynamic_batching")
+        assert [t.name for t in fused.output] == [t.name for t in ensemble.output]
 
 
 def test_failure_during_commit_restores_the_repository(

@@ -73,12 +73,15 @@ class TritonClient:
         inputs: dict[str, np.ndarray],
         outputs: Sequence[str],
         datatypes: dict[str, str] | None = None,
+        parameters: dict[str, str] | None = None,
     ) -> dict[str, np.ndarray]:
-        """One request; raises InferenceServerException on a server error."""
+        """One request (with request `parameters`, if given); raises
+        InferenceServerException on a server error."""
         result = self.client.infer(
             model,
             self._inputs(inputs, datatypes or {}),
             outputs=[self.module.InferRequestedOutput(name) for name in outputs],
+            parameters=parameters,
         )
         return {name: result.as_numpy(name) for name in outputs}
 

@@ -9,7 +9,7 @@ from tritonclient.utils import InferenceServerException
 pytestmark = pytest.mark.triton
 
 GOOD = np.array([[b"a gripping, beautifully acted film"]], dtype=np.object_)
-LONG_TEXT = " ".join(["wonderful"] * 200)
+LONG_TEXT = " ".join(["wonderful"] * 600)  # 602 tokens with [CLS] and [SEP]
 
 CASES = {
     "empty": ({"TEXT": np.array([[b""]], dtype=np.object_)}, None, ["empty"]),
@@ -17,7 +17,7 @@ CASES = {
     "over the token limit": (
         {"TEXT": np.array([[LONG_TEXT.encode()]], dtype=np.object_)},
         None,
-        ["202 tokens", "limit of 128"],
+        ["602 tokens", "over the limit of", "truncation"],
     ),
     "invalid utf-8": (
         {"TEXT": np.array([[b"good \xff\xfe movie"]], dtype=np.object_)},
@@ -64,4 +64,28 @@ def test_one_bad_text_fails_its_whole_request(client) -> None:
     text = np.array([[b"fine"], [b""]], dtype=np.object_)
     with pytest.raises(InferenceServerException, match=r"TEXT\[1\] is empty"):
         client.infer("sentiment", {"TEXT": text}, ["LABEL"])
+    assert_good_request_succeeds(client)
+
+
+@pytest.mark.parametrize("model", ["sentiment", "sentiment_int8"])
+def test_a_long_text_is_truncated_when_the_request_asks(client, model) -> None:
+    """Over the limit: refused by default; with `truncation` it is served as the text that
+    the cut leaves (510 content tokens: head keeps the first 510, head_tail the first 127
+    and the last 383), so each answer equals the answer for that shorter text."""
+    text = np.array([[LONG_TEXT.encode()]], dtype=np.object_)
+    with pytest.raises(InferenceServerException, match="602 tokens"):
+        client.infer(model, {"TEXT": text}, ["LABEL"])
+
+    def words(good: int, bad: int) -> dict[str, np.ndarray]:
+        text = " ".join(["wonderful"] * good + ["awful"] * bad)  # one token each
+        return {"TEXT": np.array([[text.encode()]], dtype=np.object_)}
+
+    for truncation, kept in (("head", words(500, 10)), ("head_tail", words(410, 100))):
+        cut = client.infer(
+            model, words(500, 100), ["PROBABILITIES"], parameters={"truncation": truncation}
+        )
+        same = client.infer(model, kept, ["PROBABILITIES"])
+        np.testing.assert_allclose(cut["PROBABILITIES"], same["PROBABILITIES"], atol=1e-6)
+    with pytest.raises(InferenceServerException, match="truncation='tail'"):
+        client.infer(model, {"TEXT": text}, ["LABEL"], parameters={"truncation": "tail"})
     assert_good_request_succeeds(client)

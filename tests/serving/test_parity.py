@@ -119,3 +119,24 @@ def test_ensemble_request_with_many_texts_of_mixed_lengths(client, offline) -> N
     result = client.infer("sentiment", {"TEXT": text}, ["PROBABILITIES"])
     expected = softmax(offline.logits[chosen])
     np.testing.assert_allclose(result["PROBABILITIES"], expected, atol=TOLERANCE, rtol=0)
+
+
+def test_int8_text_model_matches_offline_int8(
+    client, offline, published: PublishedVersion, serving_repository: Path
+) -> None:
+    """`sentiment_int8` (text in) serves the INT8 classifier's numbers. One text per call,
+    sent one at a time, so each runs alone as it does offline (INT8 scales per batch)."""
+    path = serving_repository / "sentiment_onnx_int8" / str(published.version) / "model.onnx"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for index, text in enumerate(offline.texts[:32]):
+        feed = {
+            "input_ids": offline.input_ids[index],
+            "attention_mask": offline.attention_mask[index],
+        }
+        expected = softmax(session.run(["logits"], feed)[0])
+        served = client.infer(
+            "sentiment_int8",
+            {"TEXT": np.array([[text.encode()]], dtype=np.object_)},
+            ["PROBABILITIES"],
+        )["PROBABILITIES"]
+        np.testing.assert_allclose(served, expected, atol=TOLERANCE, rtol=0)
