@@ -75,7 +75,7 @@ def measure(args: argparse.Namespace, repository: Path, command: str) -> Results
     from benchmarks.machine import describe
     from benchmarks.perf_summary import run_perf_analyzer
     from benchmarks.rounds import FP32_MODEL, INT8_MODEL, Plan, Rounds, progress
-    from benchmarks.services import Services, gateway_breakdown
+    from benchmarks.services import Services
     from benchmarks.texts import labelled_dev, long_reviews, sentences
     from config.settings import PipelineSettings
 
@@ -96,7 +96,6 @@ def measure(args: argparse.Namespace, repository: Path, command: str) -> Results
     progress(f"starting Triton and the gateway on {repository}")
     with Services(repository, [FP32_MODEL, INT8_MODEL]) as services:
         version = asyncio.run(Rounds(plan, services, model, results).run())
-        results.gateway_inside = gateway_breakdown(services.gateway_metrics_url)
         if args.no_perf:
             results.perf = {"rows": [], "command": "", "note": "skipped (--no-perf)"}
         else:

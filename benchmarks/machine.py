@@ -33,6 +33,14 @@ def _memory() -> str:
     return "unknown"
 
 
+def _load() -> str:
+    """The run queue at the end of the run: other work on a shared box shows here."""
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def _commit() -> str:
     try:
         head = subprocess.run(
@@ -65,6 +73,7 @@ def describe(triton_version: str = "") -> dict[str, str]:
         "CPU": _cpu_model(),
         "cores": f"{os.cpu_count()} ({usable} usable by this process)",
         "memory": _memory(),
+        "load average (1, 5, 15 min)": _load(),
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
     }

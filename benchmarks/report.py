@@ -7,6 +7,7 @@ writes it and the plots (`benchmarks.plots`), linking them relative to the markd
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,9 +41,9 @@ PERF_ANALYZER_NOTES = """\
   its binary stops at start: `GLIBC_2.38` and `GLIBCXX_3.4.32` not found.
 - So the bench keeps perf_analyzer from the manylinux wheel of `tritonclient==2.51.0`
   (`serving/perf.py` finds it; it needs Debian's `libb64-0d` and `libcudart.so.12` from
-  `nvidia-cuda-runtime-cu12`, both installed by `make setup`). On a glibc 2.38+ image
-  (Ubuntu 24.04, the NGC 25.x containers) the maintained package installs and would
-  replace it.
+  `nvidia-cuda-runtime-cu12`, both installed by `make setup`). On a system with glibc
+  2.38 or newer (Ubuntu 24.04, for one) the maintained package should install; that was
+  not tried from here.
 - perf_analyzer runs once, after the alternating rounds, in three windows of a fixed
   request count with no stability bound (the shared box never meets its default 10 %):
   its numbers are a cross-check of the asyncio clients, not the figures the targets use.
@@ -87,8 +88,11 @@ def _targets_section(results: Results) -> list[str]:
     checks = targets(results)
     lines = ["## Targets (issue 12)", ""]
     lines += _table(
-        ["target", "measured", "goal", "verdict", "as measured (medians)"],
-        [[t.name, t.measured_text(), t.limit_text(), t.verdict, t.detail] for t in checks],
+        ["target", "measured", "goal", "verdict", "per round", "each side (medians)"],
+        [
+            [t.name, t.measured_text(), t.limit_text(), t.verdict, t.rounds_text(), t.detail]
+            for t in checks
+        ],
     )
     int8_speed = results.paired(key(INT8, 16), key(TRITON, 16), _throughput)
     int8_p50 = results.paired(key(INT8, 1), key(TRITON, 1), lambda a, b: a.p50 / b.p50)
@@ -141,14 +145,17 @@ def _path_sections(results: Results) -> list[str]:
             for c in GATEWAY_CONCURRENCY
         ],
     )  # fmt: skip
-    inside = results.gateway_inside
-    if inside:
-        lines += [
-            f"Inside the gateway (its own histograms, every call of the run): a call takes "
-            f"{inside['call_ms']:.2f} ms on average, of which the Triton call "
-            f"{inside['triton_ms']:.2f} ms.",
-            "",
-        ]
+    inside = {
+        name: statistics.median(values) for name, values in results.gateway_inside.items() if values
+    }
+    for concurrency in GATEWAY_CONCURRENCY:
+        call, triton = inside.get(f"call_ms@{concurrency}"), inside.get(f"triton_ms@{concurrency}")
+        if call is not None and triton is not None:
+            lines += [
+                f"Inside the gateway at concurrency {concurrency} (its own histograms): a call "
+                f"takes {call:.2f} ms on average, of which the Triton call {triton:.2f} ms.",
+                "",
+            ]
     lines += ["## INT8 (`sentiment_int8`) against FP32 (`sentiment`), both through Triton", ""]
     if INT8 in results.notes:
         lines += [f"`sentiment_int8`: {results.notes[INT8]}.", ""]
@@ -233,7 +240,9 @@ def render(results: Results, plot_dir: Path | None = None, base: Path | None = N
         f"Written by `{results.command or 'make bench'}`: one run of {results.rounds} rounds that",
         "alternate the paths (in-process, Triton, gateway, INT8, long reviews), each run sending",
         f"the same {results.texts_per_run} SST-2 dev sentences, one text per call. Every figure is",
-        "the median over the rounds; every target compares the paths round by round.",
+        "the median over the rounds. A target compares the paths round by round: its figure is",
+        "the median of the per-round figures, which can differ from the difference of the",
+        "medians when rounds differ (a shared box).",
         "",
     ]
     if results.quick:
@@ -255,7 +264,8 @@ def render(results: Results, plot_dir: Path | None = None, base: Path | None = N
     lines += [*PERF_ANALYZER_NOTES.splitlines(), ""]
     lines += ["## Machine", ""]
     lines += _table(["", ""], [[name, value] for name, value in results.machine.items()])
-    lines += ["## Command", "", "    make bench                  # default settings, ~5-8 minutes"]
+    lines += ["## Command", ""]
+    lines += ["    make bench                      # default settings, ~5-8 minutes"]
     lines += ["    make bench BENCH_ARGS=--quick   # ~1 minute smoke run", ""]
     if results.command:
         lines += ["This report: `" + results.command + "`", ""]

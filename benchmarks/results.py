@@ -52,8 +52,9 @@ class Results:
     accuracy_texts: int = 0
     long_tokens: dict[str, float] = field(default_factory=dict)
     """min / mean / max tokens of the long reviews."""
-    gateway_inside: dict[str, float] = field(default_factory=dict)
-    """Mean `call_ms` and `triton_ms` from the gateway's own histograms (every call)."""
+    gateway_inside: dict[str, list[float]] = field(default_factory=dict)
+    """`call_ms@c` / `triton_ms@c` -> per round, the mean whole call and Triton call of the
+    gateway run at concurrency c, from the gateway's own histograms."""
     perf: dict[str, Any] = field(default_factory=dict)
     """perf_analyzer: `rows` (one dict per concurrency), `command`, `note`."""
     machine: dict[str, str] = field(default_factory=dict)
@@ -69,12 +70,19 @@ class Results:
         values = [v for v in (measure(s) for s in self.runs.get(run, [])) if v is not None]
         return statistics.median(values) if values else None
 
+    def per_round(
+        self, first: str, second: str, combine: Callable[[LoadStats, LoadStats], float]
+    ) -> list[float]:
+        """combine(first's run, second's run) of each round that measured both."""
+        pairs = zip(self.runs.get(first, []), self.runs.get(second, []), strict=False)
+        return [combine(a, b) for a, b in pairs]
+
     def paired(
         self, first: str, second: str, combine: Callable[[LoadStats, LoadStats], float]
     ) -> float | None:
         """Median over rounds of combine(first's run, second's run) in the same round."""
-        pairs = list(zip(self.runs.get(first, []), self.runs.get(second, []), strict=False))
-        return statistics.median(combine(a, b) for a, b in pairs) if pairs else None
+        values = self.per_round(first, second, combine)
+        return statistics.median(values) if values else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +134,8 @@ class Target:
     times)."""
     detail: str
     """Both sides of the comparison, as measured."""
+    rounds: tuple[float, ...] = ()
+    """The compared figure in each round (`measured` is their median)."""
 
     @property
     def passed(self) -> bool | None:
@@ -148,6 +158,11 @@ class Target:
         if self.unit == "x":
             return f">= {self.limit:g}x"
         return f"<= +{self.limit:g} ms" if self.unit == "+ms" else f"<= {self.limit:g} ms"
+
+    def rounds_text(self) -> str:
+        if self.unit == "x":
+            return ", ".join(f"{v:.2f}" for v in self.rounds)
+        return ", ".join(f"{v:+.1f}" if self.unit == "+ms" else f"{v:.2f}" for v in self.rounds)
 
     def line(self) -> str:
         return f"{self.verdict} {self.name}: {self.measured_text()} (target {self.limit_text()})"
@@ -185,15 +200,18 @@ def targets(results: Results) -> list[Target]:
     found = []
     for name, first, second, kind, limit in checks:
         combine = _p50_added if kind == "p50" else _throughput_ratio
+        values = results.per_round(first, second, combine)
         found.append(
             Target(
                 name,
-                results.paired(first, second, combine),
+                statistics.median(values) if values else None,
                 limit,
                 "+ms" if kind == "p50" else "x",
                 _sides(results, first, second, "p50" if kind == "p50" else "rps"),
+                tuple(values),
             )
         )
+    cpu_rounds = [s.cpu_ms_per_call for s in results.runs.get(key(GATEWAY, 16), [])]
     cpu = results.median(key(GATEWAY, 16), lambda s: s.cpu_ms_per_call)
     found.append(
         Target(
@@ -202,6 +220,7 @@ def targets(results: Results) -> list[Target]:
             1.0,
             "ms",
             "-" if cpu is None else f"{cpu:.2f} ms of user+system CPU per Predict",
+            tuple(v for v in cpu_rounds if v is not None),
         )
     )
     return found

@@ -30,7 +30,7 @@ from benchmarks.results import (
     Results,
     key,
 )
-from benchmarks.services import Services
+from benchmarks.services import Services, gateway_histograms, inside_gateway
 
 FP32_MODEL = "sentiment"
 INT8_MODEL = "sentiment_int8"
@@ -80,11 +80,15 @@ class Rounds:
 
     async def gateway(self) -> None:
         call = self.clients.gateway()
+        url = self.services.gateway_metrics_url
         for concurrency in GATEWAY_CONCURRENCY:
+            before = gateway_histograms(url)
             stats = await run_concurrent(
                 call, self.plan.texts, concurrency, pid=self.services.gateway_pid
             )
             self.results.add(key(GATEWAY, concurrency), stats)
+            for name, value in inside_gateway(before, gateway_histograms(url)).items():
+                self.results.gateway_inside.setdefault(f"{name}@{concurrency}", []).append(value)
 
     async def int8(self) -> None:
         if INT8 in self.results.notes:

@@ -78,28 +78,39 @@ def start_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"gateway did not listen on port {port} within {GATEWAY_START_S:.0f} s")
 
 
-def gateway_breakdown(metrics_url: str) -> dict[str, float]:
-    """Mean whole-call and Triton-call ms as the gateway's own histograms saw them (every
-    call so far); {} when its metrics cannot be read."""
+HISTOGRAMS = ("request_seconds", "triton_seconds")
+"""The gateway's histograms of the whole call and of its Triton call."""
+
+
+def gateway_histograms(metrics_url: str) -> dict[str, float]:
+    """The `_sum` and `_count` of the gateway's call and Triton-call histograms (all labels
+    added up) so far; {} when its metrics cannot be read."""
     import urllib.request
 
     try:
         text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
     except OSError:
         return {}
-    sums: dict[str, float] = {}
+    totals: dict[str, float] = {}
     for line in text.splitlines():
-        for name in ("request_seconds", "triton_seconds"):
+        for name in HISTOGRAMS:
             for part in ("sum", "count"):
                 if line.startswith(f"sentiment_gateway_{name}_{part}"):
                     value = float(line.rsplit(" ", 1)[1])
-                    sums[f"{name}_{part}"] = sums.get(f"{name}_{part}", 0.0) + value
-    if not sums.get("request_seconds_count") or not sums.get("triton_seconds_count"):
-        return {}
-    return {
-        "call_ms": sums["request_seconds_sum"] / sums["request_seconds_count"] * 1000,
-        "triton_ms": sums["triton_seconds_sum"] / sums["triton_seconds_count"] * 1000,
-    }
+                    totals[f"{name}_{part}"] = totals.get(f"{name}_{part}", 0.0) + value
+    return totals
+
+
+def inside_gateway(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean `call_ms` and `triton_ms` of the calls between two `gateway_histograms`."""
+    means = {}
+    for name, label in zip(HISTOGRAMS, ("call_ms", "triton_ms"), strict=True):
+        count = after.get(f"{name}_count", 0.0) - before.get(f"{name}_count", 0.0)
+        total = after.get(f"{name}_sum", 0.0) - before.get(f"{name}_sum", 0.0)
+        if count <= 0:
+            return {}
+        means[label] = total / count * 1000
+    return means
 
 
 @dataclass

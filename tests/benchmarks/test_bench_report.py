@@ -40,6 +40,8 @@ def test_report_puts_the_targets_first_then_every_table(results: Results, tmp_pa
     assert "Provisional" in text
     assert "INVALID_ARGUMENT: 420 tokens" in text
     assert "1.50x" in text  # INT8 / FP32 throughput
+    assert "a call takes 6.50 ms on average, of which the Triton call 5.50 ms" in text
+    assert "| +1.5, +1.5 |" in text  # Triton c=1's added p50 in each round
     assert "**TorchScript fp16**" in text
     assert "![Throughput](benchmarks/throughput.png)" in text
     for plot in written[1:]:
