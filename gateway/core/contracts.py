@@ -35,6 +35,8 @@ class Prediction:
     model_name: str
     model_version: str
     mlflow_run_id: str
+    truncated: bool = False
+    """The text was over the model's token limit and cut as the request asked."""
 
 
 @dataclass(frozen=True)

@@ -344,8 +344,9 @@ class PredictionService:
                 model_name=info.name,
                 model_version=info.version,
                 mlflow_run_id=info.mlflow_run_id,
+                truncated=analyzed.truncated,
             )
-            for p in raw
+            for p, analyzed in zip(raw, request.analyzed, strict=True)
         ]
         return PredictionResult(request.request_id, predictions, info, audit_id)
 

@@ -28,6 +28,13 @@ def add_commands(subparsers: Any) -> None:
     predict.add_argument("--target", help="gateway address (default 127.0.0.1:<gateway port>)")
     predict.add_argument("--model", default="", help="model name (default: the gateway's)")
     predict.add_argument("--timeout", type=float, default=10.0, help="deadline in seconds")
+    predict.add_argument(
+        "--truncation",
+        choices=("none", "head", "head_tail"),
+        default="none",
+        help="a text over the model's token limit: refuse it (none), keep its start (head), "
+        "or its start and end (head_tail)",
+    )
     predict.add_argument("--ca-file", type=Path, help="CA (PEM) to verify a TLS gateway")
     predict.set_defaults(handler=run_predict)
 
@@ -55,7 +62,9 @@ def run_predict(args: argparse.Namespace, _pipeline_settings: Any = None) -> int
 
     async def call() -> Any:
         async with SentimentClient(target, api_key, credentials=credentials) as client:
-            return await client.predict_batch(args.texts, model=args.model, timeout=args.timeout)
+            return await client.predict_batch(
+                args.texts, model=args.model, timeout=args.timeout, truncation=args.truncation
+            )
 
     try:
         response = asyncio.run(call())

@@ -169,6 +169,18 @@ def test_sentiment_predict_command(live: tuple[RunningGateway, str], tiny_run: A
     audit, _ = stored(gateway, lines[0]["request_id"])
     assert len(audit) == 1 and audit[0].texts == texts
 
+    long_text = " ".join(review(600))
+    for truncation, code in (("none", 1), ("head_tail", 0)):
+        cut = sentiment_cli(
+            "predict", long_text, "--target", gateway.target, "--truncation", truncation,
+            api_key=key,
+        )  # fmt: skip
+        assert cut.returncode == code, cut.stderr
+    assert (
+        "602 tokens is over the limit"
+        in sentiment_cli("predict", long_text, "--target", gateway.target, api_key=key).stderr
+    )
+
     refused = sentiment_cli("predict", "x", "--target", gateway.target, api_key="snt_bad")
     assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr
     no_key = sentiment_cli("predict", "x", "--target", gateway.target, api_key=None)
@@ -241,6 +253,10 @@ def test_over_512_tokens_is_refused_unless_the_request_asks_to_truncate(
         while not (drift := stored(gateway, request_id)[1]) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert [row.token_count for row in drift] == [510]  # what the model read
+        (record,) = stored(gateway, request_id)[0]
+        assert [p["truncated"] for p in record.predictions] == [True]
+        (plain,) = stored(gateway, whole.request_id)[0]
+        assert [p["truncated"] for p in plain.predictions] == [False]
 
     async def through_the_sdk() -> list[Any]:
         async with SentimentClient(gateway.target, key, timeout=30) as client:

@@ -21,6 +21,7 @@ def _prediction(p: Prediction) -> dict[str, Any]:
         "model_name": p.model_name,
         "model_version": p.model_version,
         "mlflow_run_id": p.mlflow_run_id,
+        "truncated": p.truncated,
     }
 
 
