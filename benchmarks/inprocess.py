@@ -1,11 +1,10 @@
 """The in-process baseline: the published ONNX model and tokenizer, no server in between.
 
 `InProcessModel` loads what the repository serves: `sentiment_onnx/<latest>/model.onnx`
-and the tokenizer (`sentiment_tokenizer/<latest>/<tokenizer_dir>/tokenizer.json`) with its
-`pipeline.json` length buckets. `predict_one` tokenizes one text, pads it to its bucket
-(as the served tokenizer step does) and runs it; `predict_many` pads a list to its longest
-text and runs it at once. Session options follow the served CPU backend's defaults
-(intra-op threads min(4, CPUs), one inter-op thread) so both sides run the same kernels.
+and the tokenizer (`sentiment_tokenizer/<latest>/<tokenizer_dir>/tokenizer.json`).
+`predict_one` tokenizes one text and runs it unpadded (the issue's baseline: one text at a
+time, dynamic padding); `predict_many` pads a list to its longest text and runs it at
+once. ONNX Runtime's defaults otherwise (spinning on): the fastest it goes in-process.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from contract.layout import ONNX, TOKENIZER, latest_version_folder
-from contract.pipeline import Pipeline, padding_length
+from contract.pipeline import Pipeline
 
 PIPELINE_FILE = "pipeline.json"
 
@@ -71,10 +70,6 @@ class InProcessModel:
         self.tokenizer = Tokenizer.from_file(str(self.tokenizer_file))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
-        # Beyond the served max_length (a repository older than long texts): pad long
-        # reviews to the model's positions so they can still be timed in-process.
-        buckets = list(self.pipeline.length_buckets)
-        self.buckets = buckets if buckets[-1] >= 512 else [*buckets, 512]
 
     def count_tokens(self, text: str) -> int:
         """Word pieces of `text`, special tokens included."""
@@ -90,9 +85,9 @@ class InProcessModel:
         return np.asarray(self.session.run(["logits"], feed)[0])
 
     def predict_one(self, text: str) -> np.ndarray:
-        """Logits [1, labels] of one text padded to its length bucket."""
+        """Logits [1, labels] of one text, unpadded (a batch of one pads to itself)."""
         row = self.tokenizer.encode(text).ids
-        return self._run([row], padding_length(len(row), self.buckets))
+        return self._run([row], len(row))
 
     def predict_many(self, texts: Sequence[str]) -> np.ndarray:
         """Logits [n, labels] of `texts` in one run, padded to the longest."""

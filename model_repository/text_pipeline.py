@@ -195,7 +195,11 @@ class TextEncoder:
                 continue
             texts_per_request.append(texts)
             flat.extend(texts)
-        encodings = self.tokenizer.encode_batch(flat) if flat else []
+        # One text (the common call) skips encode_batch's thread pool hand-off.
+        if len(flat) == 1:
+            encodings = [self.tokenizer.encode(flat[0])]
+        else:
+            encodings = self.tokenizer.encode_batch(flat) if flat else []
         results: list[list[list[int]] | RequestError] = []
         offset = 0
         served = iter(truncations)

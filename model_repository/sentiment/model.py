@@ -14,10 +14,13 @@ lengths that let the ensemble's steps batch: a text pays for its own tokens only
 long review never pads the short texts it arrived with).
 
 Threads: config parameter `intra_op_thread_count`, else env `SENTIMENT_ORT_THREADS`, else
-the CPU count shared among the config's instances (on 2 cores: 2 instances of 1 thread,
-which measured faster than 1 of 2, docs/benchmarks.md). Spinning waits are off unless the
-parameter `allow_spinning` is "1": a spinning pool takes the cores that the gateway and
-Triton's own threads need.
+the CPU count, in each of the config's instances. Config parameters named `session.*` are
+ONNX Runtime session config entries; spinning waits are off by default
+(`session.intra_op.allow_spinning` "0"): a spinning pool takes the cores that the other
+instance, the gateway and Triton's own threads need. On 2 cores, 2 instances of 2
+threads without spinning measured best over concurrency 1 and 16 together (1 thread:
+slower alone; 1 instance: less throughput; spinning: both worse; spinning only inside a
+run: 1 ms faster alone, a quarter less throughput; `python -m benchmarks.variants`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,18 @@ from text_pipeline import (
 
 MODEL_FILE = "model.onnx"
 THREADS_ENV = "SENTIMENT_ORT_THREADS"
+SESSION_DEFAULTS = {"session.intra_op.allow_spinning": "0"}
+"""ONNX Runtime session config entries unless the config's parameters name them."""
+
+
+def _session_entries(config: dict[str, Any]) -> dict[str, str]:
+    """Config parameters named like ONNX Runtime session config entries (`session.*`)."""
+    parameters = config.get("parameters", {})
+    return {
+        key: str(value.get("string_value", ""))
+        for key, value in parameters.items()
+        if key.startswith("session.")
+    }
 
 
 def _parameter(config: dict[str, Any], key: str) -> str | None:
@@ -65,12 +80,11 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(f"missing model file {path}")
         options = ort.SessionOptions()
         threads = _parameter(config, "intra_op_thread_count") or os.environ.get(THREADS_ENV)
-        instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1
-        shared = max(1, (os.cpu_count() or 1) // instances)
-        options.intra_op_num_threads = int(threads) if threads else shared
+        options.intra_op_num_threads = int(threads) if threads else (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
-        spinning = _parameter(config, "allow_spinning") or "0"
-        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        entries = {**SESSION_DEFAULTS, **_session_entries(config)}
+        for key, value in entries.items():
+            options.add_session_config_entry(key, value)
         self.session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
