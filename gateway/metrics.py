@@ -59,6 +59,7 @@ class PersistenceReadings:
     audit_file_errors: Callable[[], float]
     audit_orphan_records: Callable[[], float]
     drift_dropped: Callable[[], float]
+    drift_outages: Callable[[], float]
 
 
 PERSISTENCE_COUNTERS = (
@@ -94,8 +95,13 @@ PERSISTENCE_COUNTERS = (
     ),
     (
         "sentiment_gateway_drift_samples_dropped",
-        "Drift samples dropped (queue full or refused by the database)",
+        "Drift samples dropped (queue full, or refused by the database as invalid)",
         "drift_dropped",
+    ),
+    (
+        "sentiment_gateway_drift_database_outages",
+        "Times the drift writer's circuit breaker opened (database unreachable)",
+        "drift_outages",
     ),
 )
 """(name, help, PersistenceReadings field) of the counters read at scrape time."""

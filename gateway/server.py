@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SentimentService"].full_name
 HEALTH_SERVICES = ("", SERVICE_NAME)
 RECEIVE_SLACK_BYTES = 64 * 1024
+STATEMENT_TIMEOUT_S = 10.0
+"""Longest a gateway statement or lock wait may take on PostgreSQL (its writes are small
+batches; a longer one means a hung or locked server, and the writers retry)."""
 """How far over `max_message_bytes` a message is still received, to be refused with
 field details rather than by gRPC's own size check."""
 
@@ -81,7 +84,11 @@ async def open_persistence(
     from store.engine import make_engine
     from store.migrate import upgrade_database
 
-    engine = make_engine(database.resolved_url(), iam_auth=database.iam_auth)
+    engine = make_engine(
+        database.resolved_url(),
+        iam_auth=database.iam_auth,
+        statement_timeout_s=STATEMENT_TIMEOUT_S,
+    )
     try:
         if database.migrate_on_start:
             await asyncio.to_thread(upgrade_database, engine)
@@ -150,6 +157,7 @@ def persistence_readings(
         audit_file_errors=lambda: audit.file_errors,
         audit_orphan_records=lambda: audit.orphan_records,
         drift_dropped=lambda: drift.dropped,
+        drift_outages=lambda: drift.breaker.opened,
     )
 
 

@@ -11,9 +11,18 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 
-def make_engine(url: str, *, pool_size: int = 5, iam_auth: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    iam_auth: bool = False,
+    statement_timeout_s: float | None = None,
+) -> Engine:
     """An engine for `url`: SQLite files get WAL and full fsync, PostgreSQL short timeouts.
 
+    `statement_timeout_s` (PostgreSQL) bounds every statement and every lock wait of the
+    engine's sessions: a hung or locked server fails the call in seconds instead of holding
+    a writer (the gateway's); migrations and retention run without it.
     A SQLite file's parent folder is created. Connections are pinged on checkout so that
     a restarted PostgreSQL is picked up without errors after the first failed write.
     With `iam_auth` (PostgreSQL on RDS) each new connection logs in with a freshly signed
@@ -40,6 +49,9 @@ def make_engine(url: str, *, pool_size: int = 5, iam_auth: bool = False) -> Engi
             keepalives_count=3,
             tcp_user_timeout=5000,
         )
+        if statement_timeout_s is not None:
+            ms = max(int(statement_timeout_s * 1000), 1)
+            connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
     engine = create_engine(
         parsed,
         pool_pre_ping=True,

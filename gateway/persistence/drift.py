@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from gateway.core.contracts import DriftSample
 from gateway.persistence.audit.store import insert_ignoring_duplicates
+from gateway.persistence.breaker import CircuitBreaker
 from store.engine import as_utc
 from store.models import DriftRow
 
@@ -63,11 +64,23 @@ class SqlDriftSink:
 
     `add` only queues (bounded; samples beyond the bound are dropped and counted: drift
     statistics tolerate gaps, requests must not wait). A background task inserts queued
-    samples in batches, idempotently on (request id, index). Create it in the running loop.
+    samples in batches, idempotently on (request id, index). An insert that cannot reach
+    the database opens a circuit breaker (gateway.persistence.breaker): the batch is kept
+    and retried when the cooldown ends (1 s, doubling to 30 s), new samples wait in the
+    bounded queue meanwhile, and the outage is logged once when it starts and once when
+    it ends. Create it in the running loop.
     """
 
-    def __init__(self, engine: Engine, *, max_queued: int = 10_000, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_queued: int = 10_000,
+        batch_size: int = 500,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.engine = engine
+        self.breaker = breaker or CircuitBreaker()
         self._insert = insert_ignoring_duplicates(
             engine, DriftRow.__table__, ["request_id", "index"]
         )
@@ -97,15 +110,32 @@ class SqlDriftSink:
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
+                await self._store(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _store(self, batch: list[DriftSample]) -> None:
+        """Insert `batch`. While the database cannot be reached (an operational error:
+        refused, timed out, disconnected) the batch is kept and retried through the
+        breaker; a batch the database refuses (bad data) is dropped and counted."""
+        while True:
+            await self.breaker.wait_until_allowed()
+            try:
                 await asyncio.to_thread(self.insert, batch)
-                self.stored += len(batch)
+            except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as error:
+                if self.breaker.failure():
+                    log.warning("drift database unreachable; holding samples: %s", error)
+                continue
             except Exception as error:  # the loop must outlive any one bad batch
                 self.dropped += len(batch)
                 unexpected = not isinstance(error, sa_exc.SQLAlchemyError)
                 log.warning("dropped %d drift samples: %s", len(batch), error, exc_info=unexpected)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+                return
+            if self.breaker.success():
+                log.warning("drift database reachable again; writing held samples")
+            self.stored += len(batch)
+            return
 
     async def close(self, timeout: float = 5.0) -> None:
         """Store what is queued (for up to `timeout` s), then stop the background task."""

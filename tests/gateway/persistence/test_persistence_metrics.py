@@ -51,6 +51,7 @@ def test_dead_lettered_records_and_dropped_samples_are_exported(
         )
         await drift.add([sample, sample, sample])  # one fits the queue, two are dropped
         assert counter(metrics, "sentiment_gateway_drift_samples_dropped") == 2
+        assert counter(metrics, "sentiment_gateway_drift_database_outages") == 0
         assert counter(metrics, "sentiment_gateway_audit_dead_lettered") == 1
         assert counter(metrics, "sentiment_gateway_audit_write_errors") == 0
         await drift.close()
