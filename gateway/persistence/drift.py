@@ -90,7 +90,9 @@ class SqlDriftSink:
         self.stored = 0
         """Samples inserted so far."""
         self.dropped = 0
-        """Samples dropped because the queue was full or the database refused them."""
+        """Samples dropped: the queue was full, the database refused them, or it was
+        unreachable when the sink closed."""
+        self._writing = 0
 
     async def add(self, samples: list[DriftSample]) -> None:
         for sample in samples:
@@ -109,9 +111,11 @@ class SqlDriftSink:
             batch = [await self._queue.get()]
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._writing = len(batch)
             try:
                 await self._store(batch)
             finally:
+                self._writing = 0
                 for _ in batch:
                     self._queue.task_done()
 
@@ -138,11 +142,16 @@ class SqlDriftSink:
             return
 
     async def close(self, timeout: float = 5.0) -> None:
-        """Store what is queued (for up to `timeout` s), then stop the background task."""
+        """Store what is queued (for up to `timeout` s), then stop the background task;
+        what is still unwritten then (the database away) is counted as dropped."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout)
+        unwritten = self._queue.qsize() + self._writing
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+        if unwritten:
+            self.dropped += unwritten
+            log.warning("dropped %d drift samples at shutdown (database unreachable)", unwritten)
 
     def fetch(self, request_id: str) -> list[DriftRow]:
         """Stored samples of one request, by position."""

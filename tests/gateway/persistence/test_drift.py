@@ -106,3 +106,26 @@ def test_breaker_cooldown_doubles_up_to_its_maximum() -> None:
     assert breaker.seconds_until_trial() == 0  # the trial may go
     assert breaker.success() is True and not breaker.is_open
     assert breaker.failure() is True and breaker.seconds_until_trial() == 1.0  # reset
+
+
+def test_samples_still_held_at_close_are_counted_dropped(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'never.db'}")  # no tables: unreachable
+    prediction = make_record("x").predictions[0]
+    features = TextFeatures(
+        text_length=5, token_count=3, unknown_token_rate=0.0, non_ascii_share=0.0
+    )
+    samples = [
+        DriftSample(f"lost-{i}", 0, datetime.now(UTC), features, prediction) for i in range(3)
+    ]
+
+    async def body() -> SqlDriftSink:
+        sink = SqlDriftSink(engine, batch_size=2)
+        await sink.add(samples)
+        await sink.close(timeout=0.3)
+        return sink
+
+    try:
+        sink = run(body())
+        assert sink.stored == 0 and sink.dropped == 3 and sink.breaker.opened == 1
+    finally:
+        engine.dispose()
