@@ -118,7 +118,7 @@ def _path_sections(results: Results) -> list[str]:
     lines += _table(
         ["run", "texts/s", "p50 ms", "p99 ms"],
         [
-            ["one text at a time, padded to its length bucket", m.rate(key(INPROCESS)),
+            ["one text at a time, unpadded", m.rate(key(INPROCESS)),
              m.pct(key(INPROCESS), "p50"), m.pct(key(INPROCESS), "p99")],
             ["32 texts per run, padded to the longest (latency per run)",
              m.rate(key(INPROCESS_BATCH)), m.pct(key(INPROCESS_BATCH), "p50"),
