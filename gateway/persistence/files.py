@@ -9,6 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".tmp"
+"""`replace_json` writes `.<name>.<random>.tmp` first: a process killed meanwhile leaves one."""
+
 
 def fsync_directory(folder: Path) -> None:
     """Make a rename or a new file in `folder` survive a crash."""
@@ -23,7 +27,9 @@ def replace_json(path: Path, data: Any, *, indent: int | None = None) -> None:
     """Write `data` as JSON beside `path` (mode 0600), fsync it, rename it over `path` and
     fsync the folder: a reader sees the old file or the new one, never a part. Concurrent
     writers each replace the file whole."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temporary = tempfile.mkstemp(
+        prefix=f"{PARTIAL_PREFIX}{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent
+    )
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=indent)

@@ -28,6 +28,7 @@ from gateway.persistence.audit.segments import (
     SegmentFiles,
 )
 from gateway.persistence.audit.store import AuditStore
+from gateway.persistence.files import PARTIAL_PREFIX, PARTIAL_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,9 @@ class OrphanDrainer:
             files.path(segment).unlink(missing_ok=True)
         for name in (CHECKPOINT, LOCK):
             (folder / name).unlink(missing_ok=True)
+        # A replace_json the dead owner did not finish (its checkpoint or lease): partial.
+        for partial in folder.glob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}"):
+            partial.unlink(missing_ok=True)
         lease.remove()
         done.folders += 1
         log.warning("audit spool %s drained into the database", folder)

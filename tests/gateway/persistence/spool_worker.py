@@ -20,7 +20,7 @@ from store import make_engine
 
 async def main(url: str, spool_dir: Path) -> None:
     log = await SpooledAuditLog.open(
-        make_engine(url), spool_dir, instance_id="worker", batch_records=16
+        make_engine(url), spool_dir, instance_id="worker", batch_records=16, lease_ttl_s=2.0
     )
     wave = 0
     while True:
