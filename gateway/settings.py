@@ -59,9 +59,7 @@ class GatewaySettings(ComponentSettings):
     triton: TritonSettings = Field(default_factory=TritonSettings)
     """The Triton the gateway calls, on its gRPC port (`SENTIMENT_TRITON_*`)."""
 
-    models: list[str] = Field(
-        default_factory=lambda: ["sentiment", "sentiment_int8"], min_length=1
-    )
+    models: list[str] = Field(default_factory=lambda: ["sentiment", "sentiment_int8"], min_length=1)
     """Triton models a request may select (JSON list); the first is the default. FP32
     stays the default on CPU too: through Triton here INT8 served 1.08x and 1.16x the
     texts/s at concurrency 16 in two `make bench` runs, at 0.8784 SST-2 dev accuracy
