@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -66,11 +67,16 @@ class TritonPythonModel:
 def busy_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     """A real Triton serving `sentiment`: a Python model that takes MODEL_SECONDS per call,
     one call at a time, with a queue of one; a third concurrent call is refused."""
-    root = tmp_path_factory.mktemp("busy-triton")
+    yield from python_model_triton(tmp_path_factory.mktemp("busy-triton"), SLOW_CONFIG, SLOW_MODEL)
+
+
+def python_model_triton(root: Path, config: str, model: str) -> Iterator[TritonServer]:
+    """A real Triton in `root` serving one Python model, `sentiment`, from `config` and
+    `model` (its model.py), until the generator is closed."""
     version = root / "repository" / "sentiment" / "1"
     version.mkdir(parents=True)
-    (version.parent / "config.pbtxt").write_text(SLOW_CONFIG)
-    (version / "model.py").write_text(SLOW_MODEL)
+    (version.parent / "config.pbtxt").write_text(config)
+    (version / "model.py").write_text(model)
     server = TritonServer(
         repository=root / "repository",
         work_dir=root / "work",

@@ -11,7 +11,8 @@ import pytest
 
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
 from serving.tritonserver import TritonServer
-from tests.gateway.conftest import RunningGateway, auth, free_port
+from tests.gateway.conftest import RunningGateway, auth
+from tests.gateway.upstream.conftest import python_model_triton
 
 pytestmark = pytest.mark.triton
 
@@ -54,22 +55,7 @@ class TritonPythonModel:
 def echo_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     """A real Triton serving `sentiment`: a Python model whose LABEL is its request's
     `truncation` parameter ("absent" without one)."""
-    root = tmp_path_factory.mktemp("echo-triton")
-    version = root / "repository" / "sentiment" / "1"
-    version.mkdir(parents=True)
-    (version.parent / "config.pbtxt").write_text(CONFIG)
-    (version / "model.py").write_text(ECHO_MODEL)
-    server = TritonServer(
-        repository=root / "repository",
-        work_dir=root / "work",
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        models=["sentiment"],
-        exit_timeout_s=2,
-    )
-    with server:
-        yield server
+    yield from python_model_triton(tmp_path_factory.mktemp("echo-triton"), CONFIG, ECHO_MODEL)
 
 
 @pytest.fixture
