@@ -16,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from contract.layout import ONNX, TOKENIZER, latest_version_folder
+from contract.layout import MODEL_FILE, ONNX, PIPELINE_FILE, TOKENIZER, latest_version_folder
 from contract.pipeline import Pipeline
-
-PIPELINE_FILE = "pipeline.json"
 
 
 class RepositoryError(RuntimeError):
@@ -55,7 +53,7 @@ class InProcessModel:
         tokenizer = pipeline_path.parent / pipeline.tokenizer_dir / "tokenizer.json"
         if not tokenizer.is_file():
             raise RepositoryError(f"missing {tokenizer}: run `make model`")
-        return cls(latest_file(repository, model, "model.onnx"), tokenizer, pipeline)
+        return cls(latest_file(repository, model, MODEL_FILE[model]), tokenizer, pipeline)
 
     def __post_init__(self) -> None:
         import onnxruntime as ort

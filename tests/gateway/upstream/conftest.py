@@ -25,19 +25,26 @@ from tests.gateway.conftest import free_port
 MODEL_SECONDS = 0.5
 """How long the slow model takes per call (one at a time, one more queued)."""
 
-SLOW_CONFIG = """
+
+def text_model_config(max_batch_size: int, extra: str = "") -> str:
+    """The config of a Python `sentiment` with the text-in models' inputs and outputs."""
+    return f"""
 name: "sentiment"
 backend: "python"
-max_batch_size: 1
-input [ { name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] } ]
+max_batch_size: {max_batch_size}
+input [ {{ name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] }} ]
 output [
-  { name: "LABEL" data_type: TYPE_STRING dims: [ 1 ] },
-  { name: "SCORE" data_type: TYPE_FP32 dims: [ 1 ] },
-  { name: "PROBABILITIES" data_type: TYPE_FP32 dims: [ 2 ] }
+  {{ name: "LABEL" data_type: TYPE_STRING dims: [ 1 ] }},
+  {{ name: "SCORE" data_type: TYPE_FP32 dims: [ 1 ] }},
+  {{ name: "PROBABILITIES" data_type: TYPE_FP32 dims: [ 2 ] }}
 ]
-instance_group [ { count: 1 kind: KIND_CPU } ]
-dynamic_batching { default_queue_policy { max_queue_size: 1 } }
-"""
+instance_group [ {{ count: 1 kind: KIND_CPU }} ]
+{extra}"""
+
+
+SLOW_CONFIG = text_model_config(
+    1, "dynamic_batching { default_queue_policy { max_queue_size: 1 } }\n"
+)
 
 SLOW_MODEL = f"""
 import time

@@ -12,22 +12,11 @@ import pytest
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
 from serving.tritonserver import TritonServer
 from tests.gateway.conftest import RunningGateway, auth
-from tests.gateway.upstream.conftest import python_model_triton
+from tests.gateway.upstream.conftest import python_model_triton, text_model_config
 
 pytestmark = pytest.mark.triton
 
-CONFIG = """
-name: "sentiment"
-backend: "python"
-max_batch_size: 8
-input [ { name: "TEXT" data_type: TYPE_STRING dims: [ 1 ] } ]
-output [
-  { name: "LABEL" data_type: TYPE_STRING dims: [ 1 ] },
-  { name: "SCORE" data_type: TYPE_FP32 dims: [ 1 ] },
-  { name: "PROBABILITIES" data_type: TYPE_FP32 dims: [ 2 ] }
-]
-instance_group [ { count: 1 kind: KIND_CPU } ]
-"""
+CONFIG = text_model_config(8)
 
 ECHO_MODEL = """
 import json
