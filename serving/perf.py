@@ -1,4 +1,4 @@
-"""perf_analyzer against the running ensemble, fed with real SST-2 dev sentences.
+"""perf_analyzer against a running text-in model, fed with real SST-2 dev sentences.
 
 perf_analyzer is the C++ binary in the manylinux wheel of tritonclient 2.51 (installed into
 the venv's `bin/`). It links against `libb64.so.0d` (Debian `libb64-0d`) and

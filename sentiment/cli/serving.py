@@ -49,8 +49,8 @@ def add_commands(commands: Any) -> None:
 
     perf = commands.add_parser(
         "perf",
-        help="perf_analyzer on the served ensemble with SST-2 dev sentences",
-        description="perf_analyzer on the Triton ensemble with SST-2 dev sentences; "
+        help="perf_analyzer on the served sentiment model with SST-2 dev sentences",
+        description="perf_analyzer on a Triton text-in model with SST-2 dev sentences; "
         "unknown options go to perf_analyzer (default: --concurrency-range 1:4).",
     )
     perf.add_argument("--model", default="sentiment")
