@@ -1,5 +1,6 @@
 """The dashboards: committed JSON equals what `monitoring.dashboards` generates; panels use
-the provisioned datasource; recording rules they read exist."""
+the provisioned datasource; recording rules they read exist; the rollout dashboard charts
+what a rollout is judged by."""
 
 from __future__ import annotations
 
@@ -46,3 +47,28 @@ def test_recording_rules_the_panels_read_exist() -> None:
         for title, expr in panel_queries(json.loads((DASHBOARD_DIR / name).read_text())):
             for metric in re.findall(r"[a-z_]+:[a-z0-9_:]+", expr):
                 assert metric in recorded, f"{title}: {metric} is not a recording rule"
+
+
+def test_rollout_dashboard_charts_share_agreement_errors_and_latency_by_version() -> None:
+    document = json.loads((DASHBOARD_DIR / "rollout.json").read_text())
+    read = " ".join(expr for _, expr in panel_queries(document))
+    for metric in (
+        "sentiment_gateway_rollout_info",  # the state: served, candidate, mode
+        "sentiment_gateway_rollout_candidate_share",  # configured share
+        "model_version:sentiment_gateway_version_calls:share5m",
+        "model:sentiment_gateway_rollout_candidate_calls:share5m",  # observed share
+        "model_version:sentiment_gateway_version_errors:ratio_rate5m",
+        "model_version:sentiment_gateway_version_seconds:p50_5m",
+        "model_version:sentiment_gateway_version_seconds:p99_5m",
+        "model_version:sentiment_gateway_shadow_agreement:ratio_rate5m",
+        "model_version:sentiment_gateway_shadow_dropped:ratio_rate5m",
+        "sentiment_gateway_rollout_guardrail_rollbacks_total",
+    ):
+        assert metric in read, f"the rollout dashboard does not chart {metric}"
+    legends = [  # a series per version must say which version it is
+        target["legendFormat"]
+        for panel in document["panels"]
+        for target in panel.get("targets", [])
+        if target["expr"].startswith("model_version")
+    ]
+    assert legends and all("{{version}}" in legend for legend in legends), legends
