@@ -47,7 +47,7 @@ model: setup
 	case "$$state" in \
 	current) echo "model repository already holds a current published version" ;; \
 	stale) echo "the published version has an older pipeline format: re-exporting" \
-		&& $(BIN)/sentiment export --no-load ;; \
+		&& $(BIN)/sentiment export --no-load --serve ;; \
 	*) $(BIN)/sentiment train --preset quick && $(BIN)/sentiment export --no-load ;; \
 	esac
 

@@ -43,6 +43,7 @@ from contract.layout import (
     TORCHSCRIPT,
     version_folders,
 )
+from contract.versions import RUN_IDS_PARAMETER, loaded_versions, run_ids_value, with_policy
 from export.convert import ExportedModel
 from export.errors import RepositoryError
 from export.metadata import ModelSource, file_digests, manifest_digest, render_config
@@ -61,6 +62,14 @@ class PublishedVersion:
     repository: Path
     models: list[str]
     parity: dict[str, Any]
+    loaded: list[int]
+    """The versions the repository's configs load: the new one only when it is the first
+    (or nothing was served); otherwise those loaded before, until a rollout moves traffic."""
+
+    @property
+    def live(self) -> bool:
+        """Whether the new version is among those Triton loads."""
+        return self.version in self.loaded
 
 
 def resolve_repository(location: str | os.PathLike[str]) -> Path:
@@ -109,17 +118,51 @@ def label_files(templates: Path, model: str) -> list[Path]:
 
 
 def root_files(
-    exported: ExportedModel, templates: Path, model: str, parameters: dict[str, str]
+    exported: ExportedModel,
+    templates: Path,
+    model: str,
+    parameters: dict[str, str],
+    loaded: list[int],
 ) -> dict[Path, str]:
     """What a publish writes at a model's root, by relative path: its label files (one
     label per line, in logit order, from the version's contract), then its templates
-    with the version's `parameters` rendered into every config."""
+    with the version's `parameters` and the policy loading `loaded` in every config."""
     labels = "".join(f"{label}\n" for label in exported.labels)
     files = {name: labels for name in label_files(templates, model)}
     for name in template_files(templates, model):
         text = (templates / model / name).read_text()
-        files[name] = render_config(text, parameters) if name.suffix == ".pbtxt" else text
+        if name.suffix == ".pbtxt":
+            text = with_policy(render_config(text, parameters), loaded)
+        files[name] = text
     return files
+
+
+def loaded_after_publish(root: Path, version: int) -> list[int]:
+    """What the configs load once `version` is published: what they loaded before (a
+    repository from before version policies served its newest version), or `version`
+    itself in an empty repository. A new version takes traffic only through a rollout."""
+    before = loaded_versions(root)
+    if before:
+        return before
+    existing = [v for v in existing_versions(root) if v != version]
+    return [max(existing)] if existing else [version]
+
+
+def run_ids(root: Path, version: int, source: ModelSource) -> dict[int, str]:
+    """The MLflow run id of every version in the repository (from the classifier's
+    metadata.json), `version`'s from `source`."""
+    found: dict[int, str] = {}
+    for folder in version_folders(root / SERVED_CLASSIFIER):
+        try:
+            metadata = json.loads((folder / METADATA_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        run = metadata.get("mlflow", {}).get("run_id") if isinstance(metadata, dict) else None
+        if run:
+            found[int(folder.name)] = str(run)
+    if source.run_id:
+        found[version] = source.run_id
+    return found
 
 
 def check_templates(templates: Path) -> None:
@@ -223,8 +266,14 @@ def publish(
     repository: str | os.PathLike[str],
     source: ModelSource | None = None,
     templates: Path = TEMPLATES,
+    serve: bool = False,
 ) -> PublishedVersion:
     """Publish `exported` as the next version of every model (`MODELS`) in `repository`.
+
+    The configs keep loading what they loaded (a new version takes traffic through a
+    rollout, docs/rollouts.md), except in an empty repository or with `serve`: then they
+    load the new version only (for a repository whose served version this release cannot
+    serve, such as `make model`'s re-export of an older pipeline format).
 
     `templates` holds each model's config.pbtxt, configs/cpu.pbtxt and, for the python
     models, model.py (default: the project's `model_repository/`). The python models get
@@ -238,7 +287,7 @@ def publish(
     root.mkdir(parents=True, exist_ok=True)
     try:
         with _locked(root):
-            return _publish_locked(exported, report, root, source, templates)
+            return _publish_locked(exported, report, root, source, templates, serve)
     except BaseException:
         if created_root and not any(root.iterdir()):
             root.rmdir()
@@ -251,8 +300,11 @@ def _publish_locked(
     root: Path,
     source: ModelSource,
     templates: Path,
+    serve: bool,
 ) -> PublishedVersion:
     version = next_version(root)
+    loaded = [version] if serve else loaded_after_publish(root, version)
+    runs = run_ids_value(run_ids(root, version, source))
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{version}-", dir=root))
     try:
         digests: dict[str, str] = {}
@@ -290,8 +342,9 @@ def _publish_locked(
                 "sha256": digests[model],
                 "parity_max_abs_diff": f"{parity.max_abs_diff:.3e}",
                 "parity_label_agreement": f"{parity.label_agreement:.4f}",
+                RUN_IDS_PARAMETER: runs,
             }
-            at_root[model] = root_files(exported, templates, model, parameters)
+            at_root[model] = root_files(exported, templates, model, parameters, loaded)
             for name, text in at_root[model].items():
                 (staged / name).parent.mkdir(parents=True, exist_ok=True)
                 (staged / name).write_text(text)
@@ -311,5 +364,9 @@ def _publish_locked(
     for stale in root.glob(".staging-*"):  # left by a killed publish; we hold the lock
         shutil.rmtree(stale, ignore_errors=True)
     return PublishedVersion(
-        version=version, repository=root, models=list(MODELS), parity=report.as_dict()
+        version=version,
+        repository=root,
+        models=list(MODELS),
+        parity=report.as_dict(),
+        loaded=loaded,
     )

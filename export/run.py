@@ -38,6 +38,7 @@ def export_model_dir(
     settings: ExportSettings | None = None,
     templates: Path = TEMPLATES,
     calibration: Sequence[str] | None = None,
+    serve: bool = False,
 ) -> PublishedVersion:
     """Export a trained model folder, check parity on `golden`, publish into `repository`.
 
@@ -55,7 +56,7 @@ def export_model_dir(
         if not report.passed:
             log.error("parity gate failed: %s", json.dumps(report.as_dict(), sort_keys=True))
         report.check()
-        return publish(exported, report, repository, source, templates)
+        return publish(exported, report, repository, source, templates, serve=serve)
 
 
 def resolve_model_version(client: MlflowClient, name: str, version: str | None) -> ModelSource:
@@ -73,9 +74,12 @@ def resolve_model_version(client: MlflowClient, name: str, version: str | None) 
     return ModelSource(run_id=chosen.run_id, model_name=name, model_version=str(chosen.version))
 
 
-def run_export(settings: PipelineSettings, model_version: str | None = None) -> PublishedVersion:
+def run_export(
+    settings: PipelineSettings, model_version: str | None = None, serve: bool = False
+) -> PublishedVersion:
     """Export a registered version (default: the newest) of `settings.registered_model`
-    into `settings.repository_path()`, and log the parity results to its MLflow run."""
+    into `settings.repository_path()`, and log the parity results to its MLflow run.
+    `serve`: the new version replaces the served one at once (see `publish`)."""
     repository = settings.repository_path()
     resolve_repository(repository)
     client = tracking.connect(settings)
@@ -97,7 +101,13 @@ def run_export(settings: PipelineSettings, model_version: str | None = None) -> 
             raise ExportError(problem) from error
         try:
             published = export_model_dir(
-                Path(local), repository, golden, source, export_settings, calibration=calibration
+                Path(local),
+                repository,
+                golden,
+                source,
+                export_settings,
+                calibration=calibration,
+                serve=serve,
             )
         except ParityError as error:
             _log_parity_failure(client, source.run_id, error)

@@ -47,20 +47,28 @@ def _train(args: argparse.Namespace, settings: PipelineSettings) -> int:
 def _export(args: argparse.Namespace, settings: PipelineSettings) -> int:
     from export.run import run_export
 
-    published = run_export(settings, model_version=args.model_version)
+    published = run_export(settings, model_version=args.model_version, serve=args.serve)
     print(
         json.dumps(
             {
                 "repository": str(published.repository),
                 "version": published.version,
                 "models": published.models,
+                "loaded_versions": published.loaded,
                 "parity": published.parity,
             },
             indent=2,
             default=str,
         )
     )
-    if args.load:
+    if not published.live:
+        served = ", ".join(str(v) for v in published.loaded)
+        print(
+            f"version {published.version} is published; Triton keeps serving version {served} "
+            f"until `sentiment rollout start --candidate-version {published.version}` moves "
+            "traffic to it"
+        )
+    elif args.load:
         from serving.tritonserver import load_models
 
         loaded = load_models(settings, published.models)
@@ -100,5 +108,11 @@ def add_commands(commands: Any) -> None:
         dest="load",
         action="store_false",
         help="do not ask a running Triton to load the new version",
+    )
+    export.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the new version at once instead of through a rollout (a repository "
+        "whose served version this release cannot serve)",
     )
     export.set_defaults(handler=_export)

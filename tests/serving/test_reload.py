@@ -1,4 +1,5 @@
-"""A newly published version loads into the running server without a restart."""
+"""A newly published version takes no traffic; the configs' version policy decides what a
+running server loads, without a restart."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 from config.settings import PipelineSettings
 from config.triton import TritonSettings
 from contract.layout import TEXT_MODELS
+from contract.versions import write_policy
 from export.publish import PublishedVersion
 from export.run import export_model_dir
 from serving.admin import http_headers
@@ -67,7 +69,7 @@ def test_inventory_reports_repository_and_server(
     assert "sentiment_onnx_int8" in text and "ready" in text
 
 
-def test_new_version_loads_without_restart(
+def test_a_new_version_is_published_without_traffic_and_served_once_the_configs_load_it(
     clients,
     triton: TritonServer,
     published: PublishedVersion,
@@ -81,12 +83,21 @@ def test_new_version_loads_without_restart(
     shifted = shifted_model(tiny_model_dir, tmp_path / "shifted", shift=2.0)
     new = export_model_dir(shifted, serving_repository, golden[:16])
     assert new.version == published.version + 1
+    assert new.loaded == [published.version] and not new.live
     settings = PipelineSettings(
         state_dir=tmp_path,
         model_repository=str(serving_repository),
         triton=TritonSettings(http_port=triton.http_port, admin_key=triton.admin_key),
     )
     try:
+        load_models(settings, new.models)  # a reload keeps the configs' versions
+        assert set(served_versions(clients["http"], triton.admin_key).values()) == {
+            str(published.version)
+        }
+        unchanged = client.infer("sentiment", {"TEXT": TEXT}, ["PROBABILITIES"])
+        np.testing.assert_allclose(unchanged["PROBABILITIES"], before, atol=1e-6)
+
+        write_policy(serving_repository, [new.version])  # what a promote does
         loaded = load_models(settings, new.models)
         text_models = list(TEXT_MODELS)  # loaded after the steps they may call
         assert sorted(loaded) == sorted(new.models) and loaded[-2:] == text_models
@@ -97,6 +108,7 @@ def test_new_version_loads_without_restart(
         assert after[0, 1] > before[0, 1] + 0.2  # the +2 logit shift is served
     finally:
         # Give the session's other tests their version back: drop the new one and reload.
+        write_policy(serving_repository, [published.version])
         for model in new.models:
             shutil.rmtree(serving_repository / model / str(new.version))
         load_models(settings, new.models)

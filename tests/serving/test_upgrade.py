@@ -98,7 +98,7 @@ def test_make_model_re_exports_an_old_version_without_training(
 ) -> None:
     output, ran = make_model(old_state, tmp_path)
     assert "older pipeline format" in output
-    assert ran == ["export --no-load"]
+    assert ran == ["export --no-load --serve"]
     repository = inventory(old_state, query_server=False).repository
     assert (repository.latest_version, repository.pipeline_current) == (2, True)
     for model in (TOKENIZER, POSTPROCESS):
