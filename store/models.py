@@ -141,3 +141,73 @@ class RetentionRunRow(Base):
     finished_at: Mapped[datetime] = mapped_column(index=True)
     removed: Mapped[dict[str, Any]] = mapped_column(JSON)
     """The run's report: per kind, items and bytes removed and kept."""
+
+
+class RolloutRow(Base):
+    """One rollout of a repository version (`sentiment rollout`, docs/rollouts.md).
+
+    While `state` is `active`, `candidate_version` answers `canary_percent` percent of
+    calls (mode `canary`) or gets a copy of every call (mode `shadow`); the rest, or all
+    answers, come from `served_version`. It ends `promoted` (the candidate serves every
+    call) or `rolled_back` (the served version keeps them all); at most one is active.
+    """
+
+    __tablename__ = "rollouts"
+    __table_args__ = (
+        Index(
+            "ux_rollouts_one_active",
+            "state",
+            unique=True,
+            postgresql_where=text("state = 'active'"),
+            sqlite_where=text("state = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    served_version: Mapped[int] = mapped_column(Integer)
+    candidate_version: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    canary_percent: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    started_by: Mapped[str] = mapped_column(String(128))
+    ended_at: Mapped[datetime | None] = mapped_column()
+    ended_by: Mapped[str | None] = mapped_column(String(128))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class RolloutEventRow(Base):
+    """One transition of a rollout: who, when, what, from which version to which."""
+
+    __tablename__ = "rollout_events"
+
+    event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rollout_id: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    """`start`, `promote`, `rollback` or `guardrail_rollback`."""
+    from_version: Mapped[int] = mapped_column(Integer)
+    to_version: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ShadowRow(Base):
+    """The candidate's answer to a shadowed call: its own row, insert-only, linked to the
+    call's audit record by `audit_id`."""
+
+    __tablename__ = "shadow_predictions"
+
+    shadow_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(Text, index=True)
+    rollout_id: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    model_name: Mapped[str] = mapped_column(String(128))
+    served_version: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    predictions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    agree: Mapped[bool | None] = mapped_column(Boolean)
+    """Every text got the same label from both versions (None when the candidate failed)."""
+    latency_ms: Mapped[float] = mapped_column(Float)

@@ -1,8 +1,9 @@
 """Least privilege on PostgreSQL: what the gateway's own role may do.
 
 Migrations run as the tables' owner (`sentiment db upgrade`, a one-off task on ECS). The
-gateway connects as a role that may add and read audit records and drift samples and read
-API keys, and nothing else: it cannot alter or delete an audit record, whatever a bug or
+gateway connects as a role that may add and read audit records, drift samples, shadow
+predictions and rollout events, read API keys and rollouts, and end a rollout (its
+guardrail), and nothing else: it cannot alter or delete an audit record, whatever a bug or
 an attacker inside the gateway tries. Retention (deleting old rows) runs as the owner.
 """
 
@@ -18,9 +19,12 @@ from sqlalchemy import Connection, Engine, text
 
 ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-INSERT_AND_READ = ("audit_records", "drift_samples")
+INSERT_AND_READ = ("audit_records", "drift_samples", "shadow_predictions", "rollout_events")
 READ_ONLY = ("api_keys", "alembic_version")
-ALL_TABLES = (*INSERT_AND_READ, READ_ONLY[0], "drift_results", "retention_runs")
+ROLLOUT_END_COLUMNS = ("state", "ended_at", "ended_by", "end_reason")
+"""The columns of `rollouts` the gateway may set: its guardrail ends a rollout, and
+nothing else about one."""
+ALL_TABLES = (*INSERT_AND_READ, READ_ONLY[0], "drift_results", "retention_runs", "rollouts")
 
 
 def create_gateway_role(
@@ -115,3 +119,7 @@ def grant_gateway_role(engine: Engine, role: str) -> None:
             connection.execute(text(f'GRANT SELECT, INSERT ON TABLE "{table}" TO "{role}"'))
         for table in READ_ONLY:
             connection.execute(text(f'GRANT SELECT ON TABLE "{table}" TO "{role}"'))
+        columns = ", ".join(f'"{c}"' for c in ROLLOUT_END_COLUMNS)
+        connection.execute(
+            text(f'GRANT SELECT, UPDATE ({columns}) ON TABLE "rollouts" TO "{role}"')
+        )

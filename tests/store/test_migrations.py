@@ -17,13 +17,16 @@ def test_migrations_create_every_table_on_an_empty_database(database_url: str) -
         assert current_revision(engine) is None
         upgrade_database(engine)
         upgrade_database(engine)  # idempotent: the gateway and the CLI both run it
-        assert current_revision(engine) == "0005"
+        assert current_revision(engine) == "0006"
         assert set(inspect(engine).get_table_names()) >= {
             "api_keys",
             "audit_records",
             "drift_samples",
             "drift_results",
             "retention_runs",
+            "rollouts",
+            "rollout_events",
+            "shadow_predictions",
         }
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
