@@ -24,7 +24,10 @@ from contract.layout import CONFIG_FILE, CONFIGS_DIR, is_model_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_START_S = 90.0
-STEP_MODEL = re.compile(r'model_name:\s*"([^"]+)"')
+STEP_MODEL = re.compile(
+    r'model_name:\s*"([^"]+)"|key:\s*"classifier_model"\s*value\s*\{\s*string_value:\s*"([^"]+)"'
+)
+"""An ensemble step's model, or the classifier a text-in model calls through BLS."""
 
 
 def free_port() -> int:
@@ -42,7 +45,8 @@ def model_config(repository: Path, model: str, config_name: str | None) -> Path 
 
 
 def models_to_load(repository: Path, wanted: list[str], config_name: str | None) -> list[str]:
-    """`wanted` models present in the repository, plus the steps their ensembles name."""
+    """`wanted` models present in the repository, plus the models they call (an ensemble's
+    steps, a text-in model's BLS classifier)."""
     order: list[str] = []
     todo = [m for m in wanted if is_model_folder(repository / m)]
     while todo:
@@ -52,7 +56,7 @@ def models_to_load(repository: Path, wanted: list[str], config_name: str | None)
         order.append(model)
         config = model_config(repository, model, config_name)
         if config is not None:
-            todo.extend(STEP_MODEL.findall(config.read_text()))
+            todo.extend(a or b for a, b in STEP_MODEL.findall(config.read_text()))
     return order
 
 

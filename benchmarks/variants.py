@@ -12,8 +12,8 @@ Prints each variant's median p50 at concurrency 1 and texts/s at 16, against in-
 
 Variants: `one_step` (the shipped CPU config), `one_step_1_thread` (two instances of one
 intra-op thread), `one_step_1_instance`, `one_step_spinning`, and the GPU layout run on
-CPU: `ensemble` (three steps, no queue delay) and `ensemble_delayed` (three steps with the
-earlier 2 ms queue delay and preferred batch sizes 8/16/32).
+CPU: `bls` (config.pbtxt: tokenizer and softmax in the Python model, the classifier a
+second model called through BLS at the same version).
 """
 
 from __future__ import annotations
@@ -34,21 +34,18 @@ from benchmarks.services import free_port
 from benchmarks.texts import sentences
 from config.settings import PipelineSettings
 from contract.layout import (
+    CONFIG_FILE,
     CONFIGS_DIR,
     ENSEMBLE,
     ONNX,
-    POSTPROCESS,
     PYTHON_MODEL_FILE,
     TEXT_PIPELINE_FILE,
-    TOKENIZER,
     latest_version_folder,
 )
 from export.publish import TEMPLATES
 from serving.tritonserver import CPU_CONFIG_NAME, TritonServer
 
-STEPS = (TOKENIZER, ONNX, POSTPROCESS)
 CPU_CONFIG = f"{CONFIGS_DIR}/{CPU_CONFIG_NAME}.pbtxt"
-DELAY = "  preferred_batch_size: [ 8, 16, 32 ]\n  max_queue_delay_microseconds: 2000\n"
 
 
 def _copy_model(source: Path, target: Path, name: str, config: str) -> None:
@@ -96,28 +93,12 @@ def build(repository: Path, scratch: Path) -> list[str]:
     }
     for name, config in one_step.items():
         _copy_model(repository / ENSEMBLE, scratch / name, name, config)
-    for prefix, delayed in (("", False), ("delayed_", True)):
-        for step in STEPS:
-            config = (TEMPLATES / step / CPU_CONFIG).read_text()
-            if delayed:
-                config = config.replace("dynamic_batching {\n", "dynamic_batching {\n" + DELAY)
-            _copy_model(repository / step, scratch / f"{prefix}{step}", f"{prefix}{step}", config)
-        ensemble = _ensemble_config(prefix)
-        name = "ensemble_delayed" if delayed else "ensemble"
-        (scratch / name / "1").mkdir(parents=True)
-        (scratch / name / CONFIGS_DIR).mkdir()
-        (scratch / name / CPU_CONFIG).write_text(
-            ensemble.replace(f'name: "{ENSEMBLE}"', f'name: "{name}"')
-        )
-    return [*one_step, "ensemble", "ensemble_delayed"]
-
-
-def _ensemble_config(prefix: str) -> str:
-    """The GPU ensemble (config.pbtxt) without GPU placement, its steps renamed."""
-    config = (TEMPLATES / ENSEMBLE / "config.pbtxt").read_text()
-    for step in STEPS:
-        config = config.replace(f'model_name: "{step}"', f'model_name: "{prefix}{step}"')
-    return config
+    classifier = (TEMPLATES / ONNX / CPU_CONFIG).read_text()
+    _copy_model(repository / ONNX, scratch / "bls_onnx", "bls_onnx", classifier)
+    bls = (TEMPLATES / ENSEMBLE / CONFIG_FILE).read_text()
+    bls = bls.replace(f'string_value: "{ONNX}"', 'string_value: "bls_onnx"')
+    _copy_model(repository / ENSEMBLE, scratch / "bls", "bls", bls)
+    return [*one_step, "bls"]
 
 
 async def measure(

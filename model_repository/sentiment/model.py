@@ -1,21 +1,29 @@
-"""Triton Python model: TEXT -> LABEL, SCORE, PROBABILITIES in one step, on CPU.
+"""Triton Python model: TEXT -> LABEL, SCORE, PROBABILITIES, the text-in models' one step.
 
-The CPU configuration (`configs/cpu.pbtxt`) of the text-in models `sentiment` (FP32) and
-`sentiment_int8` (INT8): tokenizer, ONNX Runtime and softmax in one stub process, so a
-call makes one hop through Triton instead of three (the GPU configuration, `config.pbtxt`,
-is the ensemble of `sentiment_tokenizer`, the native classifier and
-`sentiment_postprocess`). Same inputs, outputs, limits and `truncation` parameter as the
-ensemble; runs on `text_pipeline` (copied next to this file by the publish) and on the
-version folder's own `model.onnx`, `pipeline.json` and tokenizer.
+The text-in models `sentiment` (FP32) and `sentiment_int8` (INT8) run this code in both
+configurations, so that a call can name a version and get that version's numbers:
+
+- CPU (`configs/cpu.pbtxt`): tokenizer, ONNX Runtime on the version folder's own
+  `model.onnx`, and softmax in one stub process: one hop through Triton.
+- GPU (`config.pbtxt`, config parameter `classifier_model`): tokenizer and softmax here,
+  the network in the native ONNX Runtime backend on the GPU, called through Triton's
+  business logic scripting (BLS) at this model's own version. An ensemble would call the
+  newest loaded version of each step, whatever version of the ensemble was asked for,
+  and a rollout loads two (docs/rollouts.md).
+
+Same inputs, outputs, limits and `truncation` parameter in both; runs on `text_pipeline`
+(copied next to this file by the publish) and the version folder's `pipeline.json` and
+tokenizer.
 
 Dynamic batching hands `execute()` every queued request; their texts are grouped by token
-count and each group runs once, unpadded (inside one process nothing needs the padding
-lengths that let the ensemble's steps batch: a text pays for its own tokens only, and a
-long review never pads the short texts it arrived with).
+count and each group runs once, unpadded on CPU (a text pays for its own tokens only, and
+a long review never pads the short texts it arrived with), padded to `pipeline.json`'s
+length buckets on GPU (so that calls from both instances batch in the classifier's queue:
+Triton batches equal shapes only).
 
-Threads: config parameter `intra_op_thread_count`, else env `SENTIMENT_ORT_THREADS`, else
-the CPU count, in each of the config's instances. Config parameters named `session.*` are
-ONNX Runtime session config entries; spinning waits are off by default
+Threads (CPU): config parameter `intra_op_thread_count`, else env `SENTIMENT_ORT_THREADS`,
+else the CPU count, in each of the config's instances. Config parameters named
+`session.*` are ONNX Runtime session config entries; spinning waits are off by default
 (`session.intra_op.allow_spinning` "0"): a spinning pool takes the cores that the other
 instance, the gateway and Triton's own threads need. On 2 cores, 2 instances of 2
 threads without spinning measured best over concurrency 1 and 16 together (1 thread:
@@ -42,6 +50,8 @@ from text_pipeline import (
 )
 
 MODEL_FILE = "model.onnx"
+CLASSIFIER_PARAMETER = "classifier_model"
+"""Config parameter: the classifier model to call through BLS (GPU); absent on CPU."""
 THREADS_ENV = "SENTIMENT_ORT_THREADS"
 SESSION_DEFAULTS = {"session.intra_op.allow_spinning": "0"}
 """ONNX Runtime session config entries unless the config's parameters name them."""
@@ -75,7 +85,63 @@ class TritonPythonModel:
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.encoder = TextEncoder(version_dir)
         self.postprocess = Postprocess(self.encoder.pipeline.labels)
-        path = version_dir / MODEL_FILE
+        classifier = _parameter(config, CLASSIFIER_PARAMETER)
+        if classifier:
+            self.classifier: Any = TritonClassifier(classifier, int(args["model_version"]))
+        else:
+            self.classifier = OnnxClassifier(version_dir / MODEL_FILE, config)
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        encoded = self.encoder.encode(requests)
+        # (request, row) of every text, grouped by token count
+        groups: dict[int, list[tuple[int, int]]] = {}
+        for index, rows in enumerate(encoded):
+            if isinstance(rows, RequestError):
+                continue
+            for row, tokens in enumerate(rows):
+                length = len(tokens) if self.classifier.exact else self._bucket(tokens)
+                groups.setdefault(length, []).append((index, row))
+        logits: dict[int, np.ndarray] = {
+            index: np.empty((len(rows), len(self.encoder.pipeline.labels)), dtype=np.float32)
+            for index, rows in enumerate(encoded)
+            if not isinstance(rows, RequestError)
+        }
+        failure = None
+        try:
+            for length, members in groups.items():
+                rows = [encoded[i][r] for i, r in members]  # type: ignore[index]
+                input_ids, attention_mask = self.encoder.pad(rows, length)
+                out = self.classifier.logits(input_ids, attention_mask)
+                for (index, row), values in zip(members, out, strict=True):
+                    logits[index][row] = values
+        except Exception as err:  # the run failed for every request of this execute()
+            failure = f"classifier failed: {err}"
+        responses = []
+        for index, rows in enumerate(encoded):
+            if isinstance(rows, RequestError):
+                responses.append(error_response(str(rows)))
+            elif failure is not None:
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(failure)))
+            else:
+                tensors = self.postprocess.tensors(logits[index])
+                responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+        return responses
+
+    def _bucket(self, tokens: list[int]) -> int:
+        return self.encoder.padding_length([tokens])
+
+    def finalize(self) -> None:
+        self.classifier = None
+        self.encoder = None
+
+
+class OnnxClassifier:
+    """ONNX Runtime in this process, on the version folder's model file (CPU)."""
+
+    exact = True
+    """Runs each token count unpadded."""
+
+    def __init__(self, path: Path, config: dict[str, Any]) -> None:
         if not path.is_file():
             raise pb_utils.TritonModelException(f"missing model file {path}")
         options = ort.SessionOptions()
@@ -89,43 +155,35 @@ class TritonPythonModel:
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
-    def execute(self, requests: list[Any]) -> list[Any]:
-        encoded = self.encoder.encode(requests)
-        # (request, row) of every text, grouped by token count
-        groups: dict[int, list[tuple[int, int]]] = {}
-        for index, rows in enumerate(encoded):
-            if isinstance(rows, RequestError):
-                continue
-            for row, tokens in enumerate(rows):
-                groups.setdefault(len(tokens), []).append((index, row))
-        logits: dict[int, np.ndarray] = {
-            index: np.empty((len(rows), len(self.encoder.pipeline.labels)), dtype=np.float32)
-            for index, rows in enumerate(encoded)
-            if not isinstance(rows, RequestError)
-        }
-        failure = None
-        try:
-            for length, members in groups.items():
-                rows = [encoded[i][r] for i, r in members]  # type: ignore[index]
-                input_ids, attention_mask = self.encoder.pad(rows, length)
-                (out,) = self.session.run(
-                    ["logits"], {"input_ids": input_ids, "attention_mask": attention_mask}
-                )
-                for (index, row), values in zip(members, out, strict=True):
-                    logits[index][row] = values
-        except Exception as err:  # the run failed for every request of this execute()
-            failure = f"onnxruntime failed: {err}"
-        responses = []
-        for index, rows in enumerate(encoded):
-            if isinstance(rows, RequestError):
-                responses.append(error_response(str(rows)))
-            elif failure is not None:
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(failure)))
-            else:
-                tensors = self.postprocess.tensors(logits[index])
-                responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
-        return responses
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        (out,) = self.session.run(
+            ["logits"], {"input_ids": input_ids, "attention_mask": attention_mask}
+        )
+        return out
 
-    def finalize(self) -> None:
-        self.session = None
-        self.encoder = None
+
+class TritonClassifier:
+    """The classifier model in Triton at this model's own version, through BLS (GPU)."""
+
+    exact = False
+    """Pads to the length buckets, so the classifier's queue can batch calls."""
+
+    def __init__(self, model: str, version: int) -> None:
+        self.model = model
+        self.version = version
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        request = pb_utils.InferenceRequest(
+            model_name=self.model,
+            model_version=self.version,
+            requested_output_names=["logits"],
+            inputs=[
+                pb_utils.Tensor("input_ids", input_ids),
+                pb_utils.Tensor("attention_mask", attention_mask),
+            ],
+            preferred_memory=pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0),
+        )
+        response = request.exec()
+        if response.has_error():
+            raise RuntimeError(response.error().message())
+        return pb_utils.get_output_tensor_by_name(response, "logits").as_numpy()

@@ -20,7 +20,6 @@ from contract.layout import (
     ONNX,
     ONNX_INT8,
     PIPELINE_FILE,
-    POSTPROCESS,
     PYTHON_MODELS,
     TEXT_MODELS,
     TOKENIZER,
@@ -121,13 +120,15 @@ def test_gpu_and_cpu_configs_differ_only_in_placement(
     assert cpu.dynamic_batching.max_queue_delay_microseconds == 0
     policy = cpu.dynamic_batching.default_queue_policy
     assert policy.timeout_action == model_config_pb2.ModelQueuePolicy.REJECT
-    for model, classifier in TEXT_MODELS.items():  # ensembles on GPU, one step on CPU
-        ensemble = parse_config(tmp_path / model / "config.pbtxt")
-        steps = [(s.model_name, s.model_version) for s in ensemble.ensemble_scheduling.step]
-        assert steps == [("sentiment_tokenizer", -1), (classifier, -1), (POSTPROCESS, -1)]
+    for model, classifier in TEXT_MODELS.items():  # BLS to the GPU classifier; CPU: in-process
+        gpu_text = parse_config(tmp_path / model / "config.pbtxt")
+        assert gpu_text.backend == "python"
+        assert gpu_text.parameters["classifier_model"].string_value == classifier
         fused = parse_config(tmp_path / model / "configs/cpu.pbtxt")
         assert fused.backend == "python" and fused.HasField("dynamic_batching")
-        assert [t.name for t in fused.output] == [t.name for t in ensemble.output]
+        assert "classifier_model" not in fused.parameters
+        assert [t.name for t in fused.output] == [t.name for t in gpu_text.output]
+        assert [t.name for t in fused.input] == [t.name for t in gpu_text.input]
 
 
 def test_failure_during_commit_restores_the_repository(

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from config.settings import PipelineSettings
 from config.triton import TritonSettings
@@ -20,23 +19,11 @@ from export.run import export_model_dir
 from serving.admin import http_headers
 from serving.inventory import inventory, render
 from serving.tritonserver import TritonServer, TritonServerError, load_models
+from tests.variants import shifted_model
 
 pytestmark = pytest.mark.triton
 
 TEXT = np.array([[b"an utterly charming and moving film"]], dtype=np.object_)
-
-
-def shifted_model(model_dir: Path, target: Path, shift: float) -> Path:
-    """A copy of the model whose positive-class bias is raised by `shift`."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    with torch.no_grad():
-        model.classifier.bias[1] += shift
-    model.save_pretrained(target)
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(target)
-    shutil.copy2(model_dir / "pipeline.json", target / "pipeline.json")
-    return target
 
 
 def wait_until_ready(client, timeout: float = 60.0) -> None:
