@@ -1,112 +1,29 @@
 """The Grafana dashboards as code: `python -m monitoring.dashboards` writes
 `monitoring/grafana/dashboards/*.json` (committed; a test fails when they are stale).
 
-Plain dicts in Grafana's dashboard JSON model (schemaVersion 39, Grafana 10/11), so no
-SDK is needed. Every panel queries the provisioned Prometheus datasource (uid
-`prometheus`); most read the recording rules of `monitoring/prometheus/rules`.
+The JSON model and layout are in `monitoring.grafana_model`, the rollout dashboard in
+`monitoring.rollout_dashboard`. Every panel queries the provisioned Prometheus datasource;
+most read the recording rules of `monitoring/prometheus/rules`.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitoring.grafana_model import FLAG, Panel, Row, dashboard
+from monitoring.rollout_dashboard import rollout
+
 DASHBOARD_DIR = Path(__file__).resolve().parent / "grafana" / "dashboards"
-DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 GPU_ONLY = ("nv_gpu_", "nv_energy_")
 """Metric prefixes Triton exports only on GPU hosts."""
 ROLLOUT_ONLY = ("sentiment_gateway_shadow_", "rollout_candidate_calls")
 """Parts of metric names with series only while a rollout runs: shadow copies exist in
 shadow mode, the candidate's observed share in canary mode."""
 
-
-@dataclass
-class Panel:
-    title: str
-    targets: list[tuple[str, str]]
-    """(PromQL, legend) pairs."""
-    unit: str = "short"
-    kind: str = "timeseries"
-    width: int = 12
-    description: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Row:
-    title: str
-    panels: list[Panel]
-
-
-def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
-    height = 4 if panel.kind == "stat" else 8
-    return {
-        "id": panel_id,
-        "type": panel.kind,
-        "title": panel.title,
-        "description": panel.description,
-        "datasource": DATASOURCE,
-        "gridPos": {"h": height, "w": panel.width, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
-        "options": panel.options,
-        "targets": [
-            {
-                "refId": chr(ord("A") + i),
-                "datasource": DATASOURCE,
-                "expr": expr,
-                "legendFormat": legend,
-            }
-            for i, (expr, legend) in enumerate(panel.targets)
-        ],
-    }
-
-
-def dashboard(uid: str, title: str, rows: list[Row], tags: list[str]) -> dict[str, Any]:
-    """A dashboard whose rows lay their panels out left to right, 24 columns wide."""
-    panels: list[dict[str, Any]] = []
-    panel_id, y = 1, 0
-    for row in rows:
-        panels.append(
-            {
-                "id": panel_id,
-                "type": "row",
-                "title": row.title,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
-                "panels": [],
-            }
-        )
-        panel_id, y, x, row_height = panel_id + 1, y + 1, 0, 0
-        for panel in row.panels:
-            if x + panel.width > 24:
-                x, y, row_height = 0, y + row_height, 0
-            item = _panel(panel, panel_id, x, y)
-            panels.append(item)
-            panel_id, x = panel_id + 1, x + panel.width
-            row_height = max(row_height, item["gridPos"]["h"])
-        y += row_height
-    return {
-        "uid": uid,
-        "title": title,
-        "tags": ["sentiment", *tags],
-        "timezone": "utc",
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": True,
-        "refresh": "30s",
-        "time": {"from": "now-1h", "to": "now"},
-        "templating": {"list": []},
-        "annotations": {"list": []},
-        "panels": panels,
-    }
-
-
 SERVING_VERSION = 'sum by (version) (rate(nv_inference_count{model="sentiment"}[5m]))'
-FLAG = {"colorMode": "background", "graphMode": "none", "reduceOptions": {"calcs": ["lastNotNull"]}}
-VALUE = {**FLAG, "colorMode": "none"}
 
 
 def service_overview() -> dict[str, Any]:
@@ -428,192 +345,6 @@ def model_quality() -> dict[str, Any]:
     )
 
 
-GUARDRAIL_ROLLBACKS_24H = """sum by (model) (
-  (
-    sentiment_gateway_rollout_guardrail_rollbacks_total
-    unless sentiment_gateway_rollout_guardrail_rollbacks_total offset 24h
-  )
-  or increase(sentiment_gateway_rollout_guardrail_rollbacks_total[24h])
-  or 0 * sentiment_gateway_rollout_candidate_share
-)"""
-"""Rollbacks by the guardrail in 24 h, as the alert counts them (a series born at 1 too),
-and 0 for a model whose replicas have not exported the counter."""
-
-
-def rollout() -> dict[str, Any]:
-    return dashboard(
-        "sentiment-rollout",
-        "Sentiment service: model rollout",
-        [
-            Row(
-                "Rollout state",
-                [
-                    Panel(
-                        "Rollout state",
-                        [
-                            (
-                                "max by (model, served_version, candidate_version, mode) "
-                                "(sentiment_gateway_rollout_info == 1)",
-                                "{{model}}: v{{served_version}} served, {{mode}} "
-                                "{{candidate_version}}",
-                            )
-                        ],
-                        kind="stat",
-                        width=12,
-                        options={**VALUE, "textMode": "name"},
-                        description=(
-                            "Mode none, canary or shadow, as the gateway replicas follow it "
-                            "(`sentiment rollout status`)."
-                        ),
-                    ),
-                    Panel(
-                        "Configured candidate share",
-                        [
-                            (
-                                "max by (model) (sentiment_gateway_rollout_candidate_share)",
-                                "{{model}}",
-                            )
-                        ],
-                        "percentunit",
-                        kind="stat",
-                        width=6,
-                        options=VALUE,
-                        description="The canary percent; 0 without a canary and in shadow mode.",
-                    ),
-                    Panel(
-                        "Guardrail rollbacks (24 h)",
-                        [(GUARDRAIL_ROLLBACKS_24H, "{{model}}")],
-                        kind="stat",
-                        width=6,
-                        options=VALUE,
-                        description="Rollouts the gateway ended by itself: candidate worse.",
-                    ),
-                ],
-            ),
-            Row(
-                "Traffic by version",
-                [
-                    Panel(
-                        "Share of calls by version",
-                        [
-                            (
-                                "model_version:sentiment_gateway_version_calls:share5m",
-                                "v{{version}}",
-                            ),
-                            (
-                                "model:sentiment_gateway_rollout_candidate_calls:share5m",
-                                "candidate (observed)",
-                            ),
-                            (
-                                "max by (model) (sentiment_gateway_rollout_candidate_share)",
-                                "candidate (configured)",
-                            ),
-                        ],
-                        "percentunit",
-                        description=(
-                            "Calls answered by each version over all calls; during a canary "
-                            "the candidate's observed share should track the configured one."
-                        ),
-                    ),
-                    Panel(
-                        "Calls/s by version",
-                        [
-                            (
-                                "model_version:sentiment_gateway_version_calls:rate5m",
-                                "v{{version}}",
-                            )
-                        ],
-                        "reqps",
-                    ),
-                ],
-            ),
-            Row(
-                "Errors and latency by version",
-                [
-                    Panel(
-                        "Error ratio by version",
-                        [
-                            (
-                                "model_version:sentiment_gateway_version_errors:ratio_rate5m",
-                                "v{{version}}",
-                            )
-                        ],
-                        "percentunit",
-                        width=8,
-                        description=(
-                            "Failed Triton calls of each version; alert during a canary when "
-                            "one is over twice another's plus one point."
-                        ),
-                    ),
-                    Panel(
-                        "Triton call latency by version (p50, p99)",
-                        [
-                            (
-                                "model_version:sentiment_gateway_version_seconds:p50_5m",
-                                "p50 v{{version}}",
-                            ),
-                            (
-                                "model_version:sentiment_gateway_version_seconds:p99_5m",
-                                "p99 v{{version}}",
-                            ),
-                        ],
-                        "s",
-                        width=16,
-                        description=(
-                            "Seen from the gateway. The guardrail compares the candidate's p99 "
-                            "with the served version's."
-                        ),
-                    ),
-                ],
-            ),
-            Row(
-                "Shadow (shadow mode only)",
-                [
-                    Panel(
-                        "Shadow agreement",
-                        [
-                            (
-                                "model_version:sentiment_gateway_shadow_agreement:ratio_rate5m",
-                                "v{{version}}",
-                            )
-                        ],
-                        "percentunit",
-                        width=8,
-                        description=(
-                            "Compared shadow calls where the candidate gave the served "
-                            "version's label for every text; alert under 90%."
-                        ),
-                    ),
-                    Panel(
-                        "Shadow copies/s by outcome",
-                        [
-                            (
-                                "model_version_outcome:sentiment_gateway_shadow_calls:rate5m",
-                                "v{{version}} {{outcome}}",
-                            )
-                        ],
-                        "reqps",
-                        width=8,
-                    ),
-                    Panel(
-                        "Shadow copies dropped",
-                        [
-                            (
-                                "model_version:sentiment_gateway_shadow_dropped:ratio_rate5m",
-                                "v{{version}}",
-                            )
-                        ],
-                        "percentunit",
-                        width=8,
-                        description="Dropped by the full shadow queue; alert above 5%.",
-                    ),
-                ],
-            ),
-        ],
-        ["gateway", "rollout"],
-    )
-
-
 DASHBOARDS = {
     "service-overview.json": service_overview,
     "triton.json": triton,
@@ -625,15 +356,6 @@ DASHBOARDS = {
 def render() -> dict[str, str]:
     """File name -> JSON text of every dashboard."""
     return {name: json.dumps(build(), indent=2) + "\n" for name, build in DASHBOARDS.items()}
-
-
-def panel_queries(document: dict[str, Any]) -> list[tuple[str, str]]:
-    """(panel title, PromQL) of every target of every panel of a dashboard JSON."""
-    return [
-        (panel["title"], target["expr"])
-        for panel in document["panels"]
-        for target in panel.get("targets", [])
-    ]
 
 
 def main() -> int:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from monitoring.dashboards import DASHBOARD_DIR, DASHBOARDS, panel_queries, render
+from monitoring.dashboards import DASHBOARD_DIR, DASHBOARDS, render
+from monitoring.grafana_model import panel_queries
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
 

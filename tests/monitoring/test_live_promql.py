@@ -14,7 +14,8 @@ import pytest
 
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
 from config.settings import PipelineSettings
-from monitoring.dashboards import DASHBOARD_DIR, DASHBOARDS, GPU_ONLY, ROLLOUT_ONLY, panel_queries
+from monitoring.dashboards import DASHBOARD_DIR, DASHBOARDS, GPU_ONLY, ROLLOUT_ONLY
+from monitoring.grafana_model import panel_queries
 from monitoring.job import DriftJob
 from monitoring.settings import DriftSettings
 from monitoring.window import Window

@@ -66,7 +66,8 @@ def test_every_recording_rule_is_read() -> None:
     """By a dashboard panel, an alert (expression or annotation) or another rule."""
     import json
 
-    from monitoring.dashboards import DASHBOARD_DIR, DASHBOARDS, panel_queries
+    from monitoring.dashboards import DASHBOARD_DIR, DASHBOARDS
+    from monitoring.grafana_model import panel_queries
 
     readers = [r["expr"] for r in rules("recording")]
     for alert in rules("alerts"):
