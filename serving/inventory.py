@@ -286,3 +286,25 @@ def render(report: Inventory) -> str:
     ]
     lines += _table(["MODEL", "VERSION", "STATE", "READY", "REASON"], served) if served else []
     return "\n".join(lines)
+
+
+def models_not_ready(
+    settings: PipelineSettings, models: list[str], version: str, url: str | None = None
+) -> list[str]:
+    """Those of `models` whose `version` the Triton at `url` does not report ready."""
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(
+        url or settings.triton.http_address, network_timeout=10.0
+    )
+    try:
+        return [name for name in models if not _ready(client, name, version)]
+    finally:
+        client.close()
+
+
+def _ready(client: object, name: str, version: str) -> bool:
+    try:
+        return bool(client.is_model_ready(name, version))  # type: ignore[attr-defined]
+    except Exception:  # not loaded, or no answer: not ready
+        return False

@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "gateway": {"config", "contract", "store", "api", "telemetry"},
     "retention": {"config", "contract", "store", "telemetry"},
     "monitoring": {"config", "contract", "store", "telemetry", "retention"},
+    "rollout": {"config", "contract", "store", "serving"},
     "sentiment": {
         "config",
         "contract",
@@ -39,6 +40,7 @@ ALLOWED: dict[str, set[str]] = {
         "gateway",
         "monitoring",
         "retention",
+        "rollout",
     },
 }
 """Who may import whom: the layers, bottom (leaves) to top (the command line)."""

@@ -34,6 +34,7 @@ def describe(error: Exception) -> tuple[int, str] | None:
     from config.errors import ConfigurationError
     from export.errors import ExportError
     from monitoring.reference import DriftReferenceError
+    from rollout.control import RolloutError
     from serving.perf import PerfAnalyzerError
     from serving.tritonserver import TritonServerError
 
@@ -45,7 +46,8 @@ def describe(error: Exception) -> tuple[int, str] | None:
         return CONFIGURATION, f"invalid {error.title} setting: {problems}"
     if isinstance(error, ConfigurationError):
         return CONFIGURATION, _first_line(str(error))
-    if isinstance(error, ExportError | TritonServerError | PerfAnalyzerError | DriftReferenceError):
+    expected = ExportError | TritonServerError | PerfAnalyzerError | DriftReferenceError
+    if isinstance(error, expected | RolloutError):
         return FAILURE, _first_line(str(error))
     problem = _database_problem(error)
     if problem is not None:

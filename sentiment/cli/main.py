@@ -1,7 +1,7 @@
 """The `sentiment` command: one entry point, one subcommand per job, one error boundary.
 
 The subcommands live in this package, one module per component (`pipeline`, `up`,
-`serving`, `gateway`, `operator`, `drift`, `retention`); each handler takes the parsed
+`serving`, `gateway`, `operator`, `drift`, `retention`, `rollout`); each handler takes the parsed
 arguments and the pipeline settings and returns an exit code. `main()` is the only place
 that turns an expected failure (bad configuration, a failed parity gate, a Triton that
 cannot start, an unreachable database, a missing drift reference, perf_analyzer missing)
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from config.settings import PipelineSettings
-from sentiment.cli import drift, gateway, operator, pipeline, retention, serving, up
+from sentiment.cli import drift, gateway, operator, pipeline, retention, rollout, serving, up
 from sentiment.cli.environment import check_environment
 from sentiment.cli.errors import describe
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_commands(commands)  # keys, audit
     drift.add_commands(commands)  # drift
     retention.add_commands(commands)  # retention apply
+    rollout.add_commands(commands)  # rollout start|status|promote|rollback
     return parser
 
 

@@ -64,10 +64,11 @@ def add_commands(subparsers: Any) -> None:
 
 
 @contextlib.contextmanager
-def _database(settings: DatabaseSettings) -> Iterator[Engine]:
+def database(settings: DatabaseSettings | None = None) -> Iterator[Engine]:
     """The configured database, migrated to head; its connections closed afterwards."""
     from store import make_engine, upgrade_database
 
+    settings = settings or DatabaseSettings()
     engine = make_engine(settings.resolved_url(), pool_size=1, iam_auth=settings.iam_auth)
     try:
         upgrade_database(engine)
@@ -82,7 +83,7 @@ def _key_store() -> Iterator[ApiKeyStore]:
     from gateway.settings import ApiKeySettings
 
     pepper = ApiKeySettings().pepper_bytes()
-    with _database(DatabaseSettings()) as engine:
+    with database(DatabaseSettings()) as engine:
         yield ApiKeyStore(engine, pepper=pepper)
 
 
@@ -149,7 +150,7 @@ def audit_show(args: argparse.Namespace, _settings: object = None) -> int:
     from gateway.settings import AuditSettings
 
     dead_letter = AuditSettings().resolved_spool_dir() / "dead-letter.jsonl"
-    with _database(DatabaseSettings()) as engine:
+    with database(DatabaseSettings()) as engine:
         rows = AuditStore(engine, dead_letter).fetch(args.ids)
     for row in rows:
         print(json.dumps(row_to_json(row), ensure_ascii=False))
@@ -179,7 +180,7 @@ def db_upgrade(args: argparse.Namespace, _settings: object = None) -> int:
         return 1
     changes: list[str] = []
     try:
-        with _database(settings) as engine:
+        with database(settings) as engine:
             if create:
                 secret = password.get_secret_value() if create == "password" and password else None
                 changes = create_gateway_role(engine, args.gateway_role, password=secret)

@@ -87,3 +87,42 @@ def test_the_gateway_persistence_works_as_the_role(gateway_role: Engine, tmp_pat
 
     run(body())
     assert audit_counts(gateway_role)[request_id] == 1
+
+
+def test_the_gateway_role_may_end_a_rollout_and_nothing_more(
+    gateway_role: Engine, postgres_url: str
+) -> None:
+    from store import rollouts
+
+    owner = make_engine(postgres_url)
+    try:
+        with owner.begin() as connection:  # the session database may hold an active one
+            connection.execute(
+                text("UPDATE rollouts SET state = 'rolled_back' WHERE state = 'active'")
+            )
+        started = rollouts.start(owner, 1, 2, rollouts.CANARY, 10.0, "operator")
+    finally:
+        owner.dispose()
+    ended = rollouts.end(
+        gateway_role,
+        started.id,
+        rollouts.ROLLED_BACK,
+        "gateway-guardrail",
+        "guardrail_rollback",
+        "why",
+    )
+    assert ended is not None and ended.state == rollouts.ROLLED_BACK
+    assert rollouts.latest(gateway_role) == ended
+    for statement in (
+        "UPDATE rollouts SET candidate_version = 9 WHERE id = :id",
+        "UPDATE rollouts SET served_version = 9 WHERE id = :id",
+        "DELETE FROM rollouts WHERE id = :id",
+        "DELETE FROM rollout_events WHERE rollout_id = :id",
+        "UPDATE rollout_events SET actor = 'someone' WHERE rollout_id = :id",
+        "DELETE FROM shadow_predictions WHERE rollout_id = :id",
+    ):
+        with (
+            pytest.raises(ProgrammingError, match="permission denied"),
+            gateway_role.begin() as connection,
+        ):
+            connection.execute(text(statement), {"id": started.id})

@@ -1,0 +1,1 @@
+"""Model rollouts: canary and shadow traffic to a candidate version, promote, roll back."""
