@@ -1,13 +1,15 @@
 """The one server interceptor: gateway errors -> gRPC statuses with rich details.
 
 Every RPC's outcome is counted here too (requests by method and code, latency), because
-this is the only place that sees the final status of every call, rejected ones included.
-Unknown exceptions become INTERNAL with a generic message; the traceback and the request
-id go to the log only.
+this is the only place that sees the final status of every call, rejected ones included;
+and each call is a server span here when tracing is on (`telemetry.tracing`), continuing
+the caller's `traceparent`. Unknown exceptions become INTERNAL with a generic message; the
+traceback and the request id go to the log only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,10 +23,23 @@ from gateway.core.context import current_call
 from gateway.core.errors import GatewayError, InternalError
 from gateway.metrics import GatewayMetrics
 from gateway.transport.servicer import AUDIT_ID_TRAILER
+from telemetry import tracing
 
 log = logging.getLogger(__name__)
 
 SERVICE = "sentiment.v1.SentimentService"
+SERVER_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+"""The codes that make a server span's status ERROR (OpenTelemetry's gRPC conventions:
+a refused request is the caller's error, not the server's)."""
 
 
 def rich_status(error: GatewayError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
@@ -36,6 +51,20 @@ def rich_status(error: GatewayError) -> tuple[grpc.StatusCode, str, tuple[tuple[
         details.append(packed)
     status = status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
     return error.code, error.message, (("grpc-status-details-bin", status.SerializeToString()),)
+
+
+def span_attributes(method: str) -> dict[str, str]:
+    """A call's span attributes known before it runs (OpenTelemetry's RPC conventions)."""
+    return {"rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": method}
+
+
+def set_outcome(span: Any, code: grpc.StatusCode, message: str = "") -> None:
+    """The call's final status on its span (nothing when tracing is off)."""
+    tracing.set_outcome(
+        span,
+        {"rpc.grpc.status_code": code.value[0], "sentiment.outcome": code.name},
+        (message or code.name) if code in SERVER_ERRORS else None,
+    )
 
 
 def _as_gateway_error(error: BaseException, method: str) -> GatewayError:
@@ -97,38 +126,56 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
     def _unary(self, behavior: Any, method: str) -> Any:
         record = self._metrics.for_method(method)
+        name, attributes = f"{SERVICE}/{method}", span_attributes(method)
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            try:
-                response = await behavior(request, context)
-            except grpc.aio.AbortError:
-                raise
-            except Exception as raw:
-                error = _as_gateway_error(raw, method)
-                record.failed(error.code, error.reason, started)
-                await self._abort(context, error)
-            record.ok(started)
-            return response
+            metadata = context.invocation_metadata()
+            with tracing.server_span(name, metadata, attributes) as span:
+                try:
+                    response = await behavior(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except asyncio.CancelledError:
+                    set_outcome(span, grpc.StatusCode.CANCELLED)
+                    raise
+                except Exception as raw:
+                    error = _as_gateway_error(raw, method)
+                    record.failed(error.code, error.reason, started)
+                    set_outcome(span, error.code, error.message)
+                    await self._abort(context, error)
+                record.ok(started)
+                set_outcome(span, grpc.StatusCode.OK)
+                return response
 
         return handle
 
     def _stream(self, behavior: Any, method: str) -> Any:
         record = self._metrics.for_method(method)
+        name, attributes = f"{SERVICE}/{method}", span_attributes(method)
 
         async def handle(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
             started = time.perf_counter()
-            try:
-                async for response in behavior(requests, context):
-                    yield response
-            except grpc.aio.AbortError:
-                raise
-            except Exception as raw:
-                error = _as_gateway_error(raw, method)
-                record.failed(error.code, error.reason, started)
-                await self._abort(context, error)
-            record.ok(started)
+            metadata = context.invocation_metadata()
+            # One span for the stream; each message's own spans (Triton, audit) are its
+            # children and carry that message's ids.
+            with tracing.server_span(name, metadata, attributes, per_call=False) as span:
+                try:
+                    async for response in behavior(requests, context):
+                        yield response
+                except grpc.aio.AbortError:
+                    raise
+                except asyncio.CancelledError:
+                    set_outcome(span, grpc.StatusCode.CANCELLED)
+                    raise
+                except Exception as raw:
+                    error = _as_gateway_error(raw, method)
+                    record.failed(error.code, error.reason, started)
+                    set_outcome(span, error.code, error.message)
+                    await self._abort(context, error)
+                record.ok(started)
+                set_outcome(span, grpc.StatusCode.OK)
 
         return handle
