@@ -8,6 +8,7 @@ models through the repository API so a newly published version serves without re
 A started server listens on its bind address only (127.0.0.1 unless configured) and
 restricts its model-repository API (index, load, unload) to callers that send the admin
 key (`serving.admin`): a Python model is arbitrary code, so loading one is an admin act.
+With a `TritonTracing` it runs in its OpenTelemetry trace mode (docs/tracing.md).
 """
 
 from __future__ import annotations
@@ -45,6 +46,36 @@ LOG_TAIL_LINES = 40
 RESTRICTED_APIS = "model-repository"
 """Triton's API group of the repository index, load and unload: the one that needs the
 admin key. Health, metadata, model config, statistics and inference stay open."""
+
+
+@dataclass(frozen=True)
+class TritonTracing:
+    """Triton's OpenTelemetry trace mode: spans of each traced request (the request, each
+    model, each compute step) sent to an OTLP/HTTP collector.
+
+    Triton 2.51 continues the W3C `traceparent` a request carries, and traces every
+    request that carries one whatever `rate` says (its flags included: send it only for
+    sampled traces). `rate` is for requests without one: every rate-th is traced; 0, the
+    default, traces only those, so the gateway's sampling decides for both processes.
+    """
+
+    url: str
+    """The collector's traces URL (`http://collector:4318/v1/traces`). Triton posts
+    OTLP/HTTP JSON there; collectors take JSON and protobuf on the same path."""
+    service_name: str = "sentiment-triton"
+    rate: int = 0
+
+    def args(self) -> list[str]:
+        """tritonserver's `--trace-config` arguments."""
+        settings = (
+            "mode=opentelemetry",
+            "level=TIMESTAMPS",
+            f"rate={self.rate}",
+            "count=-1",
+            f"opentelemetry,url={self.url}",
+            f"opentelemetry,resource=service.name={self.service_name}",
+        )
+        return [arg for setting in settings for arg in ("--trace-config", setting)]
 
 
 class TritonServerError(RuntimeError):
@@ -168,6 +199,8 @@ class TritonServer:
     """Server output; None means `<work_dir>/tritonserver.log`."""
     exit_timeout_s: int = 10
     """How long SIGTERM waits for in-flight requests and open client connections."""
+    tracing: TritonTracing | None = None
+    """OpenTelemetry trace mode; None: no traces."""
     extra_args: Sequence[str] = ()
     installation: TritonInstallation = field(default_factory=TritonInstallation.find)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -238,6 +271,8 @@ class TritonServer:
         ]
         if config_name:
             args.append(f"--model-config-name={config_name}")
+        if self.tracing is not None:
+            args += self.tracing.args()
         return [*args, *self.extra_args]
 
     def environment(self) -> dict[str, str]:
@@ -389,7 +424,10 @@ def _is_ensemble(location: str, name: str) -> bool:
         return name == ENSEMBLE  # cannot read a remote config: the project's ensemble
     repository = Path(location)
     configs = [repository / name / CONFIG_FILE, *(repository / name / CONFIGS_DIR).glob("*")]
-    return any(path.is_file() and 'platform: "ensemble"' in path.read_text() for path in configs)
+    marks = ('platform: "ensemble"', '"classifier_model"')  # calls other models: load last
+    return any(
+        path.is_file() and any(mark in path.read_text() for mark in marks) for path in configs
+    )
 
 
 def load_models(
@@ -441,3 +479,4 @@ def _load_one(url: str, name: str, key: str | None) -> None:
         raise TritonServerError(f"Triton failed to load {name}: {err}") from err
     finally:
         client.close()
+

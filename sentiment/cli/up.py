@@ -1,7 +1,9 @@
 """`sentiment up`: Triton and the gateway in front of it, with a local API key.
 
 This is what `make run` starts. Triton runs as a child process; the gateway serves in
-this process until SIGTERM/SIGINT, drains, and then Triton is stopped.
+this process until SIGTERM/SIGINT, drains, and then Triton is stopped. With
+`OTEL_EXPORTER_OTLP_ENDPOINT` set, both send their spans to that collector
+(docs/tracing.md).
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config.settings import PipelineSettings
+
+if TYPE_CHECKING:
+    from serving.tritonserver import TritonTracing
 
 LOCAL_KEY_NAME = "local"
 LOCAL_KEY_FILE = "local-api-key"
@@ -57,8 +62,10 @@ def up(settings: PipelineSettings) -> int:
     from serving.tritonserver import TritonServer
 
     _, key_file = ensure_local_key(settings.state_dir)
-    triton = TritonServer.from_settings(settings)
+    triton = TritonServer.from_settings(settings, tracing=triton_tracing())
     print(f"starting Triton (log: {triton.log_path})", file=sys.stderr)
+    if triton.tracing is not None:
+        print(f"traces of the gateway and Triton to {triton.tracing.url}", file=sys.stderr)
     triton.start()
     try:
         triton.wait_ready(timeout=600)
@@ -74,6 +81,17 @@ def up(settings: PipelineSettings) -> int:
         return serve_gateway(settings, triton=settings.triton.on_local_host())
     finally:
         triton.stop()
+
+
+def triton_tracing() -> TritonTracing | None:
+    """Triton's OpenTelemetry trace mode, pointed at the gateway's collector, when the
+    `OTEL_*` variables turn the gateway's tracing on; None otherwise."""
+    from serving.tritonserver import TritonTracing
+    from telemetry.tracing import tracing_settings
+
+    settings = tracing_settings()
+    endpoint = settings.traces_endpoint() if settings is not None else None
+    return None if endpoint is None else TritonTracing(endpoint)
 
 
 def _admin_key_note(settings: PipelineSettings, local_key: Path) -> str:
