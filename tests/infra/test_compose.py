@@ -14,7 +14,7 @@ COMPOSE_FILE = Path(__file__).resolve().parents[2] / "infra" / "docker-compose.y
 def test_services(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == {
         "postgres", "mlflow", "triton", "gateway", "prometheus", "grafana", "drift", "pipeline",
-        "retention",
+        "retention", "otel-collector", "jaeger",
     }  # fmt: skip
 
 
@@ -56,6 +56,28 @@ def test_ports_bind_to_localhost_only(compose: dict[str, Any]) -> None:
     assert published["triton"] == ["8000", "8001", "8002"]
     assert published["prometheus"] == ["9090"] and published["grafana"] == ["3000"]
     assert published["mlflow"] == ["5000"]
+    assert published["otel-collector"] == ["4318"] and published["jaeger"] == ["16686"]
+
+
+def test_gateway_and_triton_send_traces_to_the_collector_and_it_to_jaeger(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    env = services["gateway"]["environment"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    triton = services["triton"]["command"]
+    assert "--trace-config=mode=opentelemetry" in triton
+    assert "--trace-config=opentelemetry,url=http://otel-collector:4318/v1/traces" in triton
+    assert "--trace-config=rate=0" in triton  # only what the gateway sampled
+    collector = services["otel-collector"]
+    mounted = {str(v).split(":")[1]: str(v).split(":")[0] for v in collector["volumes"]}
+    config_path = COMPOSE_FILE.parent / mounted["/etc/otelcol/collector.yaml"]
+    config = yaml.safe_load(config_path.read_text())
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    assert config["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["otlp/jaeger"]
+    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
 
 
 def test_triton_serves_the_cpu_configs(compose: dict[str, Any]) -> None:
