@@ -93,6 +93,9 @@ module "services" {
   triton_max_count      = var.triton_max_count
   gateway_desired_count = var.gateway_desired_count
   gateway_max_count     = var.gateway_max_count
+  traces_exporter       = var.traces_exporter
+  otlp_endpoint         = var.otlp_endpoint
+  trace_sample_ratio    = var.trace_sample_ratio
 }
 
 module "retention" {

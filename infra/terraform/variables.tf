@@ -157,3 +157,21 @@ variable "retired_release_restorable_days" {
   type        = number
   default     = 7
 }
+
+variable "traces_exporter" {
+  description = "Where traces go: \"none\", \"xray\" (AWS X-Ray) or \"otlp\" (otlp_endpoint); docs/tracing.md."
+  type        = string
+  default     = "none"
+}
+
+variable "otlp_endpoint" {
+  description = "Base URL of the OTLP/HTTP collector for traces_exporter \"otlp\"."
+  type        = string
+  default     = ""
+}
+
+variable "trace_sample_ratio" {
+  description = "Share of new traces the gateway samples."
+  type        = number
+  default     = 0.05
+}

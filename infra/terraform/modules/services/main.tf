@@ -37,7 +37,7 @@ resource "aws_ecs_task_definition" "triton" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode([{
+  container_definitions = jsonencode(concat([merge({
     name                   = "triton"
     image                  = var.triton_image
     essential              = true
@@ -86,7 +86,7 @@ resource "aws_ecs_task_definition" "triton" {
         awslogs-stream-prefix = "triton"
       }
     }
-  }])
+  }, local.triton_trace_arguments)], local.trace_sidecars["triton"]))
 }
 
 resource "aws_ecs_service" "triton" {
@@ -164,7 +164,7 @@ resource "aws_ecs_task_definition" "gateway" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode([
+  container_definitions = jsonencode(concat([
     {
       # Copies the release's tokenizer model, which the gateway uses to validate and
       # count tokens exactly like the served model; exits before the gateway starts.
@@ -203,7 +203,7 @@ resource "aws_ecs_task_definition" "gateway" {
         { containerPort = 50051, protocol = "tcp", name = "grpc" },
         { containerPort = 9102, protocol = "tcp", name = "metrics" },
       ]
-      environment = [
+      environment = concat([
         { name = "SENTIMENT_TRITON_HOST", value = local.triton_host },
         { name = "SENTIMENT_TRITON_GRPC_PORT", value = "8001" },
         { name = "SENTIMENT_MODEL_REPOSITORY", value = "/models" },
@@ -228,7 +228,7 @@ resource "aws_ecs_task_definition" "gateway" {
         { name = "SENTIMENT_AUDIT_CLOSE_TIMEOUT_S", value = tostring(local.gateway_stop.audit_close_timeout_s) },
         { name = "SENTIMENT_AUDIT_LEASE_TTL_S", value = tostring(local.gateway_stop.audit_lease_ttl_s) },
         { name = "SENTIMENT_AUDIT_RECOVERY_INTERVAL_S", value = tostring(local.gateway_stop.audit_recovery_interval_s) },
-      ]
+      ], local.gateway_trace_environment)
       secrets = [
         { name = "SENTIMENT_API_KEY_PEPPER", valueFrom = aws_secretsmanager_secret.api_key_pepper.arn },
       ]
@@ -256,7 +256,7 @@ resource "aws_ecs_task_definition" "gateway" {
         }
       }
     },
-  ])
+  ], local.trace_sidecars["gateway"]))
 }
 
 # One-off task, run before a deploy that may change the schema (infra/scripts/migrate.sh,

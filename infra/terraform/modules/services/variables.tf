@@ -199,3 +199,31 @@ variable "backup_retention_days" {
   description = "Days the audit spool's daily backups are kept (as the database's)."
   type        = number
 }
+
+variable "traces_exporter" {
+  description = "Where the tasks' traces go: \"none\" (tracing off), \"xray\" (AWS X-Ray) or \"otlp\" (the OTLP/HTTP collector at otlp_endpoint), through an ADOT collector sidecar (tracing.tf)."
+  type        = string
+  default     = "none"
+  validation {
+    condition     = contains(["none", "xray", "otlp"], var.traces_exporter)
+    error_message = "traces_exporter must be none, xray or otlp."
+  }
+}
+
+variable "otlp_endpoint" {
+  description = "Base URL of the OTLP/HTTP collector traces go to when traces_exporter is \"otlp\" (spans to <url>/v1/traces)."
+  type        = string
+  default     = ""
+}
+
+variable "trace_sample_ratio" {
+  description = "Share of new traces the gateway samples (OTEL_TRACES_SAMPLER_ARG, parent-based: a caller's sampled traceparent is followed)."
+  type        = number
+  default     = 0.05
+}
+
+variable "adot_collector_image" {
+  description = "AWS Distro for OpenTelemetry collector image of the tracing sidecars."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0"
+}
