@@ -150,18 +150,16 @@ def loaded_after_publish(root: Path, version: int) -> list[int]:
 
 def run_ids(root: Path, version: int, source: ModelSource) -> dict[int, str]:
     """The MLflow run id of every version in the repository (from the classifier's
-    metadata.json), `version`'s from `source`."""
+    metadata.json; "" when it names none), `version`'s from `source`."""
     found: dict[int, str] = {}
     for folder in version_folders(root / SERVED_CLASSIFIER):
         try:
             metadata = json.loads((folder / METADATA_FILE).read_text())
         except (OSError, ValueError):
-            continue
+            metadata = {}
         run = metadata.get("mlflow", {}).get("run_id") if isinstance(metadata, dict) else None
-        if run:
-            found[int(folder.name)] = str(run)
-    if source.run_id:
-        found[version] = source.run_id
+        found[int(folder.name)] = str(run or "")
+    found[version] = source.run_id or ""
     return found
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,8 +189,61 @@ class GatewayMetrics(MetricsEndpoint):
             "1 while keys are checked against the local snapshot (no database load yet)",
             registry=r,
         )
+        self.version_calls = Counter(
+            "sentiment_gateway_version_calls",
+            "Upstream calls by model version and outcome (ok, error)",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
+        self.version_seconds = Histogram(
+            "sentiment_gateway_version_seconds",
+            "Triton call latency by model version",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.shadow_calls = Counter(
+            "sentiment_gateway_shadow_calls",
+            "Shadow copies to the candidate by outcome (agree, disagree, error, dropped)",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
+        self.rollout_candidate_share = Gauge(
+            "sentiment_gateway_rollout_candidate_share",
+            "Configured share of calls (0..1) the rollout's candidate answers",
+            ["model"],
+            registry=r,
+        )
+        self.rollout_info = Gauge(
+            "sentiment_gateway_rollout_info",
+            "1 for the rollout state this replica routes by",
+            ["model", "served_version", "candidate_version", "mode"],
+            registry=r,
+        )
+        self.guardrail_rollbacks = Counter(
+            "sentiment_gateway_rollout_guardrail_rollbacks",
+            "Rollouts the guardrail rolled back by itself",
+            ["model"],
+            registry=r,
+        )
         self.persistence_counters = CallbackCounters()
         r.register(self.persistence_counters)
+
+    def version_call(self, model: str, version: str, ok: bool, seconds: float) -> None:
+        """One upstream call answered (or failed) by `version` of `model`."""
+        self.version_calls.labels(model, version or "-", "ok" if ok else "error").inc()
+        if ok:
+            self.version_seconds.labels(model, version or "-").observe(seconds)
+
+    def rollout_state(
+        self, models: Sequence[str], served: str, candidate: str, mode: str, share: float
+    ) -> None:
+        """The rollout state routed by now (replaces the previous one)."""
+        self.rollout_info.clear()
+        for model in models:
+            self.rollout_info.labels(model, served, candidate, mode).set(1)
+            self.rollout_candidate_share.labels(model).set(share)
+            self.guardrail_rollbacks.labels(model)  # exported from 0, not from the first
 
     def for_method(self, method: str) -> MethodMetrics:
         """Pre-bound request metrics of one RPC method."""

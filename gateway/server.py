@@ -26,9 +26,18 @@ from grpc_reflection.v1alpha import reflection
 from api.generated.sentiment.v1 import sentiment_pb2 as pb
 from config.settings import PipelineSettings
 from gateway.core.auth import Authenticator
-from gateway.core.contracts import AuditLog, DriftSink, KeyStore
+from gateway.core.contracts import (
+    AuditLog,
+    DriftSink,
+    KeyStore,
+    RolloutState,
+    RolloutStore,
+    ShadowSink,
+)
 from gateway.core.ratelimit import InFlightLimiter, KeyedInFlightLimiter, TokenBucketLimiter
+from gateway.core.rollout import Guardrail, GuardrailSettings, RolloutFollower
 from gateway.core.service import PredictionService, StreamLimits
+from gateway.core.shadow import DROPPED, ERROR, ShadowCall, ShadowRunner
 from gateway.core.text import TextAnalyzer
 from gateway.core.validation import Limits
 from gateway.metrics import GatewayMetrics, PersistenceReadings
@@ -37,6 +46,7 @@ from gateway.transport.interceptor import ErrorInterceptor
 from gateway.transport.servicer import SentimentServicer
 from gateway.upstream.triton_client import RetryAfter, TritonClient
 from store.settings import DatabaseSettings
+from telemetry import tracing
 
 if TYPE_CHECKING:
     from gateway.persistence.audit import SpooledAuditLog
@@ -67,6 +77,8 @@ class Persistence:
     """Flush and close (the audit log's spool first)."""
     readings: PersistenceReadings
     """Spool depth, write lag and failure counters, for the metrics."""
+    rollouts: RolloutStore
+    shadow: ShadowSink
 
 
 async def open_persistence(
@@ -81,6 +93,7 @@ async def open_persistence(
     from gateway.persistence.audit import SpooledAuditLog
     from gateway.persistence.drift import SqlDriftSink, should_sample
     from gateway.persistence.keys import ApiKeyStore
+    from gateway.persistence.rollouts import SqlRolloutStore, SqlShadowSink
     from store.engine import make_engine
     from store.migrate import upgrade_database
 
@@ -120,10 +133,12 @@ async def open_persistence(
     )
     await keys.start()  # the database, or the last snapshot when it is unreachable
     drift = SqlDriftSink(engine)
+    shadow = SqlShadowSink(engine)
 
     async def close() -> None:
         await keys.close()
         await drift.close(DRIFT_CLOSE_SECONDS)
+        await shadow.close(DRIFT_CLOSE_SECONDS)
         if not await audit.close(audit_settings.close_timeout_s):
             log.warning("audit spool not fully flushed; it is replayed on the next start")
         engine.dispose()
@@ -135,6 +150,8 @@ async def open_persistence(
         should_sample=lambda request_id: should_sample(request_id, drift_sample_rate),
         close=close,
         readings=persistence_readings(audit, drift, keys, audit_settings.spool_max_bytes),
+        rollouts=SqlRolloutStore(engine),
+        shadow=shadow,
     )
 
 
@@ -212,6 +229,8 @@ class GatewayServer:
 
     async def start(self) -> None:
         s = self.settings
+        # OTEL_* variables; off (None) unless an OTLP endpoint is set: docs/tracing.md
+        self.tracing = tracing.start_tracing("sentiment-gateway")
         self.triton = TritonClient(
             s.triton.grpc_address,
             retries=s.triton_retries,
@@ -228,6 +247,16 @@ class GatewayServer:
         )
         max_tokens = min(s.max_tokens or self.analyzer.max_length, self.analyzer.max_length)
         p = self.persistence
+        self.rollout = self._rollout_follower()
+        self.shadow = ShadowRunner(
+            self.triton,
+            p.shadow,
+            self.analyzer.labels,
+            max_queued=s.shadow_queue_size,
+            workers=s.shadow_workers,
+            timeout_s=s.shadow_timeout_seconds,
+            on_outcome=self._shadow_outcome,
+        )
         self.service = PredictionService(
             limits=Limits(s.max_text_chars, max_tokens, s.max_batch_texts, tuple(s.models)),
             analyzer=self.analyzer,
@@ -248,7 +277,11 @@ class GatewayServer:
             labels=self.analyzer.labels,
             default_timeout=s.default_timeout_seconds,
             on_drift_sample=self.metrics.drift_samples.inc,
+            rollout=self.rollout,
+            shadow=self.shadow,
+            on_version_call=self.metrics.version_call,
         )
+        await self.rollout.start()
         self.metrics.watch_persistence(p.readings)
         self.server = grpc.aio.server(
             interceptors=[ErrorInterceptor(self.metrics)],
@@ -292,6 +325,36 @@ class GatewayServer:
             s.triton.grpc_address,
         )
 
+    def _rollout_follower(self) -> RolloutFollower:
+        s, models = self.settings, self.settings.models
+        guardrail = Guardrail(
+            GuardrailSettings(
+                enabled=s.guardrail_enabled,
+                window_s=s.guardrail_window_seconds,
+                min_calls=s.guardrail_min_calls,
+                error_margin=s.guardrail_error_margin,
+                latency_margin_ms=s.guardrail_latency_margin_ms,
+            )
+        )
+
+        def on_state(state: RolloutState) -> None:
+            served = "" if state.served is None else str(state.served)
+            candidate = "" if state.candidate is None else str(state.candidate)
+            self.metrics.rollout_state(models, served, candidate, state.mode, state.candidate_share)
+
+        def on_guardrail(state: RolloutState, reason: str) -> None:
+            for model in models:
+                self.metrics.guardrail_rollbacks.labels(model).inc()
+
+        return RolloutFollower(
+            self.persistence.rollouts, guardrail, s.rollout_poll_seconds, on_state, on_guardrail
+        )
+
+    def _shadow_outcome(self, call: ShadowCall, outcome: str, seconds: float) -> None:
+        self.metrics.shadow_calls.labels(call.model, call.candidate, outcome).inc()
+        if outcome != DROPPED:
+            self.rollout.guardrail.record(call.candidate, outcome != ERROR, seconds)
+
     async def update_health(self) -> bool:
         """Set SERVING when Triton's default model is ready and the audit log accepts."""
         serving = (
@@ -328,10 +391,14 @@ class GatewayServer:
         grace = self.settings.drain_seconds if grace is None else grace
         log.info("gateway stopping: draining in-flight calls for up to %.1fs", grace)
         await self.server.stop(grace)
+        await self.rollout.close()
+        await self.shadow.close()
         await self.service.close()
         await self.persistence.close()
         await self.triton.close()
         self.metrics.stop()
+        if self.tracing is not None:  # export the spans still queued
+            await asyncio.to_thread(self.tracing.shutdown)
         log.info("gateway stopped")
 
     async def wait(self) -> None:

@@ -193,6 +193,35 @@ class GatewaySettings(ComponentSettings):
     """Share of requests whose predictions are stored as drift samples (chosen by request
     id) for the drift job (`SENTIMENT_DRIFT_*`)."""
 
+    rollout_poll_seconds: float = Field(default=2.0, gt=0, le=5.0)
+    """How often the rollout state is read from the database: every replica follows a
+    `sentiment rollout` command within this time (docs/rollouts.md)."""
+
+    guardrail_enabled: bool = True
+    """Roll a rollout back by itself when its candidate does worse than the served version
+    by more than the margins below."""
+
+    guardrail_window_seconds: float = Field(default=60.0, gt=0)
+    """The window of recent calls the guardrail compares."""
+
+    guardrail_min_calls: int = Field(default=50, ge=1)
+    """Calls each version needs in the window before the guardrail judges."""
+
+    guardrail_error_margin: float = Field(default=0.05, ge=0.0, le=1.0)
+    """How far the candidate's error rate may exceed the served version's (a fraction)."""
+
+    guardrail_latency_margin_ms: float = Field(default=250.0, ge=0.0)
+    """How far the candidate's p99 latency may exceed the served version's."""
+
+    shadow_queue_size: int = Field(default=256, ge=1)
+    """Shadow copies waiting for the candidate; a copy beyond it is dropped and counted."""
+
+    shadow_workers: int = Field(default=2, ge=1)
+    """Shadow copies sent at once."""
+
+    shadow_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Deadline of one shadow copy."""
+
     @field_validator("tls_cert_file", "tls_key_file", "tls_client_ca_file")
     @classmethod
     def _existing_file(cls, path: Path | None) -> Path | None:

@@ -64,6 +64,7 @@ def apply(
         ("drift_samples", s.drift_samples_max_age_days),
         ("drift_results", s.drift_results_max_age_days),
         ("audit_records", s.audit_max_age_days),
+        ("shadow_predictions", s.audit_max_age_days),  # part of the audit trail
     ):
         report.kinds.append(
             prune_rows(

@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Column, ColumnElement, Engine, Table, delete, func, select, tuple_
 
 from retention.report import KindResult
-from store.models import AuditRow, DriftResultRow, DriftRow
+from store.models import AuditRow, DriftResultRow, DriftRow, ShadowRow
 
 AGED_TABLES: dict[str, tuple[Table, str]] = {
     "audit_records": (AuditRow.__table__, "received_at"),  # type: ignore[dict-item]
     "drift_samples": (DriftRow.__table__, "sampled_at"),  # type: ignore[dict-item]
     "drift_results": (DriftResultRow.__table__, "computed_at"),  # type: ignore[dict-item]
+    "shadow_predictions": (ShadowRow.__table__, "created_at"),  # type: ignore[dict-item]
 }
 """Each table whose rows age out, and its indexed time column."""
 

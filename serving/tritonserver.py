@@ -479,4 +479,3 @@ def _load_one(url: str, name: str, key: str | None) -> None:
         raise TritonServerError(f"Triton failed to load {name}: {err}") from err
     finally:
         client.close()
-

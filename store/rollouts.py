@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from store.engine import as_utc
 from store.models import RolloutEventRow, RolloutRow
 
 ACTIVE = "active"
@@ -61,9 +62,9 @@ class Rollout:
             mode=row.mode,
             canary_percent=row.canary_percent,
             state=row.state,
-            started_at=row.started_at,
+            started_at=as_utc(row.started_at),
             started_by=row.started_by,
-            ended_at=row.ended_at,
+            ended_at=as_utc(row.ended_at) if row.ended_at else None,
             ended_by=row.ended_by,
             end_reason=row.end_reason,
         )
@@ -160,7 +161,7 @@ def events(engine: Engine, rollout_id: int) -> list[RolloutEventRow]:
             session.scalars(
                 select(RolloutEventRow)
                 .where(RolloutEventRow.rollout_id == rollout_id)
-                .order_by(RolloutEventRow.at, RolloutEventRow.action.desc())
+                .order_by(RolloutEventRow.at)
             )
         )
 

@@ -9,6 +9,7 @@ under test.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -83,6 +84,9 @@ class AuditRecord:
     request_bytes: int | None = None
     """Size of the request message: what a refusal before authentication keeps instead of
     the texts."""
+    model_version: str | None = None
+    """The version the call was routed to, when it failed after routing (an answered
+    call's predictions name the version that answered)."""
 
     @property
     def latency_ms(self) -> float:
@@ -99,6 +103,69 @@ class DriftSample:
     sampled_at: datetime
     features: TextFeatures
     prediction: Prediction
+
+
+NONE, CANARY, SHADOW = "none", "canary", "shadow"
+"""Rollout modes (`store.rollouts`; NONE: no rollout is active)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one call goes: the version that answers it ("" = the one Triton loads) and
+    the version that gets a shadow copy ("" = none)."""
+
+    version: str
+    shadow: str = ""
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """What the database says about serving: no rollout (`mode` NONE; `served` is the
+    version the last rollout left serving, or None when there never was one), or an
+    active canary or shadow rollout."""
+
+    rollout_id: int | None = None
+    served: int | None = None
+    candidate: int | None = None
+    mode: str = NONE
+    canary_percent: float = 0.0
+
+    @property
+    def candidate_share(self) -> float:
+        """The share of calls (0..1) the candidate answers."""
+        return self.canary_percent / 100.0 if self.mode == CANARY else 0.0
+
+    def route(self, request_id: str) -> Route:
+        served = "" if self.served is None else str(self.served)
+        if self.mode == SHADOW and self.candidate is not None:
+            return Route(served, shadow=str(self.candidate))
+        candidate = self.mode == CANARY and self.candidate is not None
+        if candidate and bucket(request_id) < self.canary_percent:
+            return Route(str(self.candidate))
+        return Route(served)
+
+
+def bucket(request_id: str) -> float:
+    """A request id's place in [0, 100): the same for every replica and every retry."""
+    digest = hashlib.sha256(request_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100.0
+
+
+@dataclass(frozen=True)
+class ShadowRecord:
+    """The candidate's answer to a shadowed call, linked to the call's audit record."""
+
+    audit_id: str
+    rollout_id: int
+    model_name: str
+    served_version: str
+    model_version: str
+    created_at: datetime
+    status: str
+    error: str | None
+    predictions: list[Prediction]
+    agree: bool | None
+    latency_ms: float
 
 
 class KeyRevoked(Exception):
@@ -135,15 +202,35 @@ class InferenceBackend(Protocol):
         deadline: float,
         batch: bool,
         truncation: str | None = None,
+        version: str = "",
     ) -> tuple[list[RawPrediction], ModelInfo]:
-        """Classify `texts` before `deadline` (a time.monotonic() value); `truncation`
+        """Classify `texts` before `deadline` (a time.monotonic() value) with model
+        `version` ("": the one the server chooses); `truncation`
         (`contract.pipeline.TRUNCATIONS`) asks the model to cut texts over its token limit
-        instead of refusing them."""
+        instead of refusing them. The ModelInfo names the version that answered."""
         ...
 
     async def ready(self, model: str, timeout: float = 2.0) -> bool:
         """True when `model` can serve now."""
         ...
+
+
+class RolloutStore(Protocol):
+    """Where the rollout state is kept (`store.rollouts`)."""
+
+    async def current(self) -> RolloutState:
+        """The state now; raises when it cannot be read."""
+        ...
+
+    async def end_by_guardrail(self, rollout_id: int, reason: str) -> bool:
+        """Roll back rollout `rollout_id` if it is still active; whether this call ended it."""
+        ...
+
+
+class ShadowSink(Protocol):
+    """Where the candidate's answers to shadowed calls go (insert-only)."""
+
+    async def add(self, records: list[ShadowRecord]) -> None: ...
 
 
 class DriftSink(Protocol):

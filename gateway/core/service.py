@@ -35,6 +35,7 @@ from gateway.core.contracts import (
     ModelInfo,
     PersistenceUnavailable,
     Prediction,
+    Route,
 )
 from gateway.core.errors import (
     AuthenticationError,
@@ -44,8 +45,11 @@ from gateway.core.errors import (
     PermissionDeniedError,
     RateLimited,
     StreamLimitExceeded,
+    ValidationError,
 )
 from gateway.core.ratelimit import InFlightLimiter, KeyedInFlightLimiter, TokenBucketLimiter
+from gateway.core.rollout import RolloutFollower
+from gateway.core.shadow import ShadowCall, ShadowRunner
 from gateway.core.text import OFFLOAD_CHARS, TextAnalyzer
 from gateway.core.validation import (
     REQUEST_ID,
@@ -55,6 +59,7 @@ from gateway.core.validation import (
     ValidRequest,
     validate_request,
 )
+from telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +108,8 @@ class Attempt:
     audit_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """The gateway's own id of this attempt: its audit record's key, sent back to the
     caller (response field and `x-audit-id` trailer) and named in log lines."""
+    route: Route | None = None
+    """Where the call was sent upstream, once it was."""
 
     def record(
         self, status: str, error: str | None = None, predictions: Sequence[Prediction] = ()
@@ -122,6 +129,7 @@ class Attempt:
             predictions=list(predictions),
             peer=self.call.peer or None,
             request_bytes=self.request_bytes,
+            model_version=self.route.version or None if self.route else None,
         )
 
 
@@ -167,6 +175,12 @@ class PredictionService:
     stream_window: int = 16
     stream_limits: StreamLimits = field(default_factory=StreamLimits)
     on_drift_sample: Callable[[int], None] = lambda count: None
+    rollout: RolloutFollower | None = None
+    """The rollout state calls are routed by (None: Triton's one loaded version)."""
+    shadow: ShadowRunner | None = None
+    """Where copies for a shadow rollout's candidate go."""
+    on_version_call: Callable[[str, str, bool, float], None] = lambda m, v, ok, s: None
+    """(model, version, ok, seconds) of each upstream call: per-version metrics."""
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def predict(
@@ -193,8 +207,9 @@ class PredictionService:
                     current_call.set(f"request {attempt.request_id} audit {attempt.audit_id}")
                 self.rate_limiter.acquire(attempt.caller.key_id, max(len(raw.texts), 1))
                 request = await self._validate(raw, attempt.request_id)
-                result = await self._infer(request, deadline, attempt.audit_id)
+                result = await self._infer(request, deadline, attempt)
                 await self._audit(attempt.record("OK", predictions=result.predictions))
+                self._shadow(attempt, request, result)
         except GatewayError as error:
             error.audit_id = attempt.audit_id
             await self._audit_refusal(attempt.record(error.code.name, error.message))
@@ -217,6 +232,7 @@ class PredictionService:
         self._sample(request, result)
         return result
 
+    @tracing.traced("sentiment.auth")
     async def authenticate(self, call: CallInfo) -> Caller:
         """The call's caller from its metadata. A peer past its budget of failed
         authentications gets RateLimited (RESOURCE_EXHAUSTED with RetryInfo: back off)
@@ -324,18 +340,30 @@ class PredictionService:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
+    @tracing.traced("sentiment.triton")
     async def _infer(
-        self, request: ValidRequest, deadline: float, audit_id: str
+        self, request: ValidRequest, deadline: float, attempt: Attempt
     ) -> PredictionResult:
-        # Triton gets the audit id as its request id: one id per attempt in both logs.
-        raw, info = await self.triton.infer(
-            request.model,
-            request.texts,
-            audit_id,
-            deadline,
-            batch=len(request.texts) > 1,
-            truncation=request.truncation,
-        )
+        state = self.rollout.state if self.rollout is not None else None
+        route = state.route(request.request_id) if state is not None else Route("")
+        attempt.route = route
+        started = time.perf_counter()
+        try:
+            # Triton gets the audit id as its request id: one id per attempt in both logs.
+            raw, info = await self.triton.infer(
+                request.model,
+                request.texts,
+                attempt.audit_id,
+                deadline,
+                batch=len(request.texts) > 1,
+                truncation=request.truncation,
+                version=route.version,
+            )
+        except GatewayError as error:
+            if not isinstance(error, ValidationError):  # the texts' fault, not the version's
+                self._version_call(request.model, route.version, False, started)
+            raise
+        self._version_call(request.model, info.version, True, started)
         predictions = [
             Prediction(
                 label=p.label,
@@ -348,18 +376,45 @@ class PredictionService:
             )
             for p, analyzed in zip(raw, request.analyzed, strict=True)
         ]
-        return PredictionResult(request.request_id, predictions, info, audit_id)
+        return PredictionResult(request.request_id, predictions, info, attempt.audit_id)
 
+    def _version_call(self, model: str, version: str, ok: bool, started: float) -> None:
+        seconds = time.perf_counter() - started
+        if self.rollout is not None:
+            self.rollout.guardrail.record(version, ok, seconds)
+        self.on_version_call(model, version, ok, seconds)
+
+    def _shadow(self, attempt: Attempt, request: ValidRequest, result: PredictionResult) -> None:
+        route, state = attempt.route, self.rollout.state if self.rollout else None
+        if not route or not route.shadow or self.shadow is None or state is None:
+            return
+        self.shadow.submit(
+            ShadowCall(
+                audit_id=attempt.audit_id,
+                rollout_id=state.rollout_id or 0,
+                model=request.model,
+                served_version=result.model.version,
+                candidate=route.shadow,
+                texts=request.texts,
+                truncation=request.truncation,
+                answered=result.predictions,
+            )
+        )
+
+    @tracing.traced("sentiment.audit")
     async def _audit(self, record: AuditRecord) -> None:
         """Make an answered call's record durable: the answer waits for it."""
+        _trace(record)
         try:
             await self.audit.append(record)
         except PersistenceUnavailable as err:
             log.error("audit append failed for %s: %s", record.request_id, err)
             raise DatabaseUnavailable("audit log unavailable; retry later") from err
 
+    @tracing.traced("sentiment.audit")
     async def _audit_refusal(self, record: AuditRecord) -> None:
         # The client gets the original error whatever happens here.
+        _trace(record)
         try:
             await self.audit.append(record)
         except Exception as err:
@@ -392,3 +447,23 @@ def _metadata_request_id(call: CallInfo) -> str:
     the message's own once it is decoded)."""
     sent = call.metadata.get(REQUEST_ID_METADATA, "")
     return sent if REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def _trace(record: AuditRecord) -> None:
+    """A call's ids and outcome on its audit span and on the call's span (a stream's
+    messages: on their audit spans only). The key's id, never the key."""
+    if not tracing.enabled():
+        return
+    attributes: dict[str, str | int] = {
+        "sentiment.request_id": record.request_id,
+        "sentiment.audit_id": record.audit_id,
+        "sentiment.text_count": len(record.text_sha256),
+        "sentiment.outcome": record.status,
+    }
+    if record.key_id:
+        attributes["sentiment.key_id"] = record.key_id
+    if record.predictions:
+        attributes["sentiment.model.name"] = record.predictions[0].model_name
+        attributes["sentiment.model.version"] = record.predictions[0].model_version
+    tracing.annotate(attributes)
+    tracing.annotate_call(attributes)

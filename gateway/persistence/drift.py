@@ -71,6 +71,10 @@ class SqlDriftSink:
     it ends. Create it in the running loop.
     """
 
+    TABLE: Any = DriftRow.__table__
+    KEYS: tuple[str, ...] = ("request_id", "index")
+    WHAT = "drift samples"
+
     def __init__(
         self,
         engine: Engine,
@@ -81,12 +85,10 @@ class SqlDriftSink:
     ) -> None:
         self.engine = engine
         self.breaker = breaker or CircuitBreaker()
-        self._insert = insert_ignoring_duplicates(
-            engine, DriftRow.__table__, ["request_id", "index"]
-        )
-        self._queue: asyncio.Queue[DriftSample] = asyncio.Queue(maxsize=max_queued)
+        self._insert = insert_ignoring_duplicates(engine, self.TABLE, list(self.KEYS))
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max_queued)
         self._batch_size = batch_size
-        self._task = asyncio.create_task(self._run(), name="drift-writer")
+        self._task = asyncio.create_task(self._run(), name=f"{self.WHAT} writer")
         self.stored = 0
         """Samples inserted so far."""
         self.dropped = 0
@@ -94,17 +96,21 @@ class SqlDriftSink:
         unreachable when the sink closed."""
         self._writing = 0
 
-    async def add(self, samples: list[DriftSample]) -> None:
+    async def add(self, samples: Sequence[Any]) -> None:
         for sample in samples:
             try:
                 self._queue.put_nowait(sample)
             except asyncio.QueueFull:
                 self.dropped += 1
 
-    def insert(self, samples: Sequence[DriftSample]) -> None:
-        """Blocking insert of `samples` (existing (request id, index) pairs are kept)."""
+    def insert(self, samples: Sequence[Any]) -> None:
+        """Blocking insert of `samples` (rows whose keys exist already are kept)."""
         with self.engine.begin() as connection:
-            connection.execute(self._insert, [to_row(s) for s in samples])
+            connection.execute(self._insert, [self.row(s) for s in samples])
+
+    def row(self, item: Any) -> dict[str, Any]:
+        """The table row of one queued item."""
+        return to_row(item)
 
     async def _run(self) -> None:
         while True:
@@ -119,7 +125,7 @@ class SqlDriftSink:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _store(self, batch: list[DriftSample]) -> None:
+    async def _store(self, batch: list[Any]) -> None:
         """Insert `batch`. While the database cannot be reached (an operational error:
         refused, timed out, disconnected) the batch is kept and retried through the
         breaker; a batch the database refuses (bad data) is dropped and counted."""
@@ -129,15 +135,15 @@ class SqlDriftSink:
                 await asyncio.to_thread(self.insert, batch)
             except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as error:
                 if self.breaker.failure():
-                    log.warning("drift database unreachable; holding samples: %s", error)
+                    log.warning("database unreachable; holding %s: %s", self.WHAT, error)
                 continue
             except Exception as error:  # the loop must outlive any one bad batch
                 self.dropped += len(batch)
                 unexpected = not isinstance(error, sa_exc.SQLAlchemyError)
-                log.warning("dropped %d drift samples: %s", len(batch), error, exc_info=unexpected)
+                log.warning("dropped %d %s: %s", len(batch), self.WHAT, error, exc_info=unexpected)
                 return
             if self.breaker.success():
-                log.warning("drift database reachable again; writing held samples")
+                log.warning("database reachable again; writing held %s", self.WHAT)
             self.stored += len(batch)
             return
 
@@ -151,7 +157,7 @@ class SqlDriftSink:
         await asyncio.gather(self._task, return_exceptions=True)
         if unwritten:
             self.dropped += unwritten
-            log.warning("dropped %d drift samples at shutdown (database unreachable)", unwritten)
+            log.warning("dropped %d %s at shutdown (database unreachable)", unwritten, self.WHAT)
 
     def fetch(self, request_id: str) -> list[DriftRow]:
         """Stored samples of one request, by position."""

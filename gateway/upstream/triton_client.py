@@ -5,9 +5,10 @@ twice: the one retry is for a connection that failed before Triton answered (a t
 a connection cut), on another connection, while time remains. What Triton answered is
 never retried here: a full queue becomes RESOURCE_EXHAUSTED, a model that is not ready
 UNAVAILABLE, both with RetryInfo, so that callers retry within their own budget and one
-overload does not multiply. tritonclient errors become gateway errors here. The model's
-version and MLflow run id come from its config `parameters` (written there at export) and
-are cached for `info_ttl` seconds so a newly published version shows up.
+overload does not multiply. tritonclient errors become gateway errors here. The version
+that answered is the one Triton names in its response; its MLflow run id comes from the
+config parameter `mlflow_run_ids` (written there at export; the config is cached for
+`info_ttl` seconds, and read again when an answer names a version it does not list).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tritonclient.grpc import InferInput, InferRequestedOutput
 from tritonclient.utils import InferenceServerException
 
 from contract.pipeline import TRUNCATION_PARAMETER
+from contract.versions import RUN_IDS_PARAMETER, parse_run_ids
 from gateway.core.contracts import ModelInfo, RawPrediction
 from gateway.core.errors import (
     DeadlineExceeded,
@@ -37,6 +39,7 @@ from gateway.core.errors import (
     ValidationError,
 )
 from gateway.upstream.connection import TritonConnection, channel_options
+from telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ class TritonClient:
         self._info_ttl = info_ttl
         self._retry_after = retry_after
         self._observe = observe
-        self._info: dict[str, tuple[float, ModelInfo]] = {}
+        self._info: dict[str, tuple[float, dict[str, str]]] = {}
 
     async def close(self) -> None:
         await self.connection.close()
@@ -137,7 +140,8 @@ class TritonClient:
 
     async def model_info(
         self, model: str, deadline: float, attempts: _Attempts | None = None
-    ) -> ModelInfo:
+    ) -> dict[str, str]:
+        """The MLflow run id of each of `model`'s versions, from its config (cached)."""
         cached = self._info.get(model)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
@@ -155,9 +159,27 @@ class TritonClient:
         def parameter(name: str) -> str:
             return str(parameters.get(name, {}).get("string_value", ""))
 
-        info = ModelInfo(model, parameter("version"), parameter("mlflow_run_id"))
-        self._info[model] = (now + self._info_ttl, info)
-        return info
+        runs = parse_run_ids(parameter(RUN_IDS_PARAMETER))
+        version = parameter("version")
+        if version and version not in runs and parameter("mlflow_run_id"):
+            runs[version] = parameter("mlflow_run_id")  # a repository from before the map
+        self._info[model] = (now + self._info_ttl, runs)
+        return runs
+
+    async def _run_id(
+        self, model: str, version: str, runs: dict[str, str], deadline: float
+    ) -> str:
+        """The MLflow run id of `version`. A version the cached config does not list (one
+        published since) reads the config again, once: a version it still does not list
+        has no run id until the cache expires."""
+        if version in runs or not version:
+            return runs.get(version, "")
+        self._info.pop(model, None)
+        try:
+            fresh = await self.model_info(model, deadline)
+        except GatewayError:
+            return ""
+        return fresh.setdefault(version, "")
 
     async def infer(
         self,
@@ -167,13 +189,15 @@ class TritonClient:
         deadline: float,
         batch: bool,
         truncation: str | None = None,
+        version: str = "",
     ) -> tuple[list[RawPrediction], ModelInfo]:
-        """Classify `texts` before `deadline` (a time.monotonic() value). `truncation`
-        goes to Triton as the request parameter `truncation` (absent: texts over the
-        model's token limit are refused)."""
+        """Classify `texts` with model `version` ("": Triton's choice) before `deadline`
+        (a time.monotonic() value). `truncation` goes to Triton as the request parameter
+        `truncation` (absent: texts over the model's token limit are refused). The
+        ModelInfo names the version Triton says answered."""
         attempts = _Attempts(self._attempts)
         parameters = None if truncation is None else {TRUNCATION_PARAMETER: truncation}
-        info = await self.model_info(model, deadline, attempts)
+        runs = await self.model_info(model, deadline, attempts)
         data = np.empty((len(texts), 1), dtype=np.object_)
         data[:, 0] = [t.encode("utf-8") for t in texts]
         text = InferInput("TEXT", [len(texts), 1], "BYTES")
@@ -184,10 +208,12 @@ class TritonClient:
             lambda client, timeout: client.infer(
                 model,
                 [text],
+                model_version=version,
                 outputs=outputs,
                 request_id=request_id,
                 client_timeout=timeout,
                 parameters=parameters,
+                headers=tracing.inject(),  # Triton continues the call's trace
             ),
             deadline,
             batch=batch,
@@ -195,11 +221,11 @@ class TritonClient:
         )
         if self._observe is not None:
             self._observe(model, time.perf_counter() - started)
+        answered = result.get_response().model_version or version
+        info = ModelInfo(model, answered, await self._run_id(model, answered, runs, deadline))
         labels = result.as_numpy("LABEL").reshape(-1)
         scores = result.as_numpy("SCORE").reshape(-1)
         probabilities = result.as_numpy("PROBABILITIES").reshape(len(texts), -1)
-        if not info.version:
-            info = ModelInfo(info.name, result.get_response().model_version, info.mlflow_run_id)
         predictions = [
             RawPrediction(
                 label.decode() if isinstance(label, bytes) else str(label),

@@ -13,7 +13,7 @@ from store.models import AuditRow
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def _prediction(p: Prediction) -> dict[str, Any]:
+def prediction_json(p: Prediction) -> dict[str, Any]:
     return {
         "label": p.label,
         "score": p.score,
@@ -42,9 +42,10 @@ def encode_record(record: AuditRecord) -> bytes:
         "error": record.error,
         "texts": record.texts,
         "text_sha256": record.text_sha256,
-        "predictions": [_prediction(p) for p in record.predictions],
+        "predictions": [prediction_json(p) for p in record.predictions],
         "peer": record.peer,
         "request_bytes": record.request_bytes,
+        "model_version": record.model_version,
     }
     return _ENCODER.encode(payload).encode("utf-8", "surrogatepass")
 
@@ -75,9 +76,9 @@ def to_row(record: AuditRecord) -> dict[str, Any]:
         "error": record.error,
         "texts": record.texts,
         "text_sha256": record.text_sha256,
-        "predictions": [_prediction(p) for p in record.predictions],
+        "predictions": [prediction_json(p) for p in record.predictions],
         "model_name": first.model_name if first else None,
-        "model_version": first.model_version if first else None,
+        "model_version": first.model_version if first else record.model_version,
         "peer": record.peer,
         "request_bytes": record.request_bytes,
     }
