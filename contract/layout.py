@@ -26,8 +26,8 @@ MODELS: tuple[str, ...] = (
 version."""
 TEXT_MODELS: dict[str, str] = {ENSEMBLE: ONNX, ENSEMBLE_INT8: ONNX_INT8}
 """The text-in models (TEXT -> LABEL, SCORE, PROBABILITIES), each with the classifier it
-serves: an ensemble of tokenizer, classifier and postprocess on GPU; on CPU one Python
-step that carries the classifier's model.onnx in its own version folder."""
+serves: one Python step that, on CPU, runs the classifier's model.onnx carried in its own
+version folder and, on GPU, calls the classifier model through BLS at its own version."""
 PYTHON_MODELS: tuple[str, ...] = (TOKENIZER, POSTPROCESS, *TEXT_MODELS)
 """The models whose code (`model.py`), `pipeline.json` and `text_pipeline.py` live in their
 version folders (the text models' model.py is their CPU configuration's)."""
@@ -36,7 +36,7 @@ PYTHON_MODEL_TEMPLATE: dict[str, str] = {ENSEMBLE_INT8: ENSEMBLE}
 TEXT_PIPELINE_FILE = "text_pipeline.py"
 """The module every Python model imports (model_repository/text_pipeline.py)."""
 SERVED_CLASSIFIER = ONNX
-"""The model whose numbers the ensemble (and its python steps) serve."""
+"""The model whose numbers the text-in model `sentiment` serves."""
 
 MODEL_FILE = {ONNX: "model.onnx", ONNX_INT8: "model.onnx", TORCHSCRIPT: "model.pt"}
 PYTHON_MODEL_FILE = "model.py"

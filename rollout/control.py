@@ -86,9 +86,11 @@ def start(
     actor: str,
     canary_percent: float | None = None,
     shadow: bool = False,
+    settle_s: float = SETTLE_SECONDS,
 ) -> Applied:
     """Load `candidate` beside the served version, then route to it: `canary_percent`
-    percent of calls, or a shadow copy of every call."""
+    percent of calls, or a shadow copy of every call. Returns once every gateway replica
+    routes by it (`settle_s` after the database has it)."""
     if shadow == (canary_percent is not None):
         raise RolloutError("give either --canary-percent or --shadow")
     if canary_percent is not None and not 0.0 < canary_percent <= 100.0:
@@ -120,6 +122,7 @@ def start(
         )
     except RolloutConflict as err:  # another operator started one meanwhile
         raise RolloutError(str(err)) from err
+    time.sleep(settle_s)
     return Applied(rollout, loaded, reached)
 
 

@@ -28,7 +28,7 @@ class Caller:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's answer, as Triton's `sentiment` ensemble gave it."""
+    """One text's answer, as a text-in model in Triton gave it."""
 
     label: str
     score: float

@@ -1,6 +1,8 @@
 """Triton Python model: logits -> PROBABILITIES (softmax), SCORE (max), LABEL (string).
 
-The last step of the GPU ensembles. Runs in Triton's stub interpreter on `text_pipeline`
+The pipeline's postprocessing as a model of its own, for clients of an ids-in classifier
+(the text-in models apply the same `text_pipeline` softmax inside their own step). Runs in
+Triton's stub interpreter on `text_pipeline`
 (copied next to this file by the publish). Label names (in logit order) come from `labels`
 in the version folder's `pipeline.json`; a missing or invalid file, or a label count that
 is not the logits' width, fails the load. The logits of all requests are concatenated and
@@ -22,7 +24,7 @@ OUTPUTS = {"LABEL": "TYPE_STRING", "SCORE": "TYPE_FP32", "PROBABILITIES": "TYPE_
 
 
 class TritonPythonModel:
-    """The postprocessing step of the `sentiment` ensemble."""
+    """logits -> LABEL, SCORE, PROBABILITIES."""
 
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])

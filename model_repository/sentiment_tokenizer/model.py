@@ -1,6 +1,8 @@
 """Triton Python model: TEXT -> input_ids, attention_mask padded to a length bucket.
 
-The tokenizer step of the GPU ensembles (`sentiment`, `sentiment_int8`). Runs in Triton's
+The pipeline's tokenizer as a model of its own, for clients that call an ids-in
+classifier (`sentiment_onnx`, `sentiment_onnx_int8`, `sentiment_torchscript`) themselves;
+the text-in models tokenize inside their own step (the same `text_pipeline`). Runs in Triton's
 stub interpreter on `text_pipeline` (copied next to this file by the publish): the
 version's `pipeline.json` and `<tokenizer_dir>/tokenizer.json`; a missing or invalid
 pipeline.json fails the load, naming the file.
@@ -25,7 +27,7 @@ OUTPUT_NAMES = ("input_ids", "attention_mask")
 
 
 class TritonPythonModel:
-    """The tokenizer step of the `sentiment` ensemble."""
+    """TEXT -> input_ids, attention_mask."""
 
     def initialize(self, args: dict[str, str]) -> None:
         config = json.loads(args["model_config"])

@@ -54,6 +54,7 @@ def _start(args: argparse.Namespace, settings: PipelineSettings) -> int:
             _actor(args),
             canary_percent=args.canary_percent,
             shadow=args.shadow,
+            settle_s=_settle(args),
         )
     _print_applied(applied, "started")
     return 0
@@ -111,13 +112,12 @@ def add_commands(commands: Any) -> None:
         ("promote", _promote, "the candidate answers every call; the old version is unloaded"),
         ("rollback", _rollback, "the served version answers every call; the candidate is unloaded"),
     ):
-        step = steps.add_parser(name, help=text)
+        steps.add_parser(name, help=text).set_defaults(handler=handler)
+    for step in (start, *(steps.choices[n] for n in ("promote", "rollback"))):
+        step.add_argument("--actor", help="who to record (default: the login name)")
         step.add_argument(
             "--settle-seconds",
             type=float,
-            help="wait between routing away from a version and unloading it (default 6: "
-            "past the gateways' longest poll interval)",
+            help="seconds for every gateway to follow the database before the command goes "
+            "on (unloads a version) or returns (default 6: past the longest poll interval)",
         )
-        step.set_defaults(handler=handler)
-    for step in (start, *(steps.choices[n] for n in ("promote", "rollback"))):
-        step.add_argument("--actor", help="who to record (default: the login name)")

@@ -143,9 +143,8 @@ def test_a_rollout_moves_traffic_by_command(
     assert versions(gateway, key, "before", 20) == {"1": 20}  # version 2 is published only
 
     # Shadow: every answer from version 1; every copy to version 2 compared and stored.
-    applied = control.start(settings, engine, 2, "tester", shadow=True)
+    applied = control.start(settings, engine, 2, "tester", shadow=True, settle_s=SETTLE_S)
     assert applied.loaded == [1, 2] and loaded_versions(repository) == [1, 2]
-    follow(gateway)
     assert versions(gateway, key, "shadow", 40) == {"1": 40}
     deadline = time.monotonic() + 20
     while (report := status(engine)).get("shadow", {}).get("shadow_calls", 0) < 40:
@@ -164,8 +163,7 @@ def test_a_rollout_moves_traffic_by_command(
     assert versions(gateway, key, "after-shadow", 20) == {"1": 20}
 
     # Canary 30%: the share follows the request id, the same id always to the same version.
-    control.start(settings, engine, 2, "tester", canary_percent=30)
-    follow(gateway)
+    control.start(settings, engine, 2, "tester", canary_percent=30, settle_s=SETTLE_S)
     answered = {
         f"canary-{i}": call(gateway, key, f"canary-{i}", TEXTS[i % len(TEXTS)]) for i in range(400)
     }
@@ -212,8 +210,7 @@ def test_the_guardrail_rolls_back_a_failing_candidate(
             '        raise RuntimeError("broken candidate")\n',
         )
     )
-    control.start(settings, engine, broken, "tester", canary_percent=50)
-    follow(gateway)
+    control.start(settings, engine, broken, "tester", canary_percent=50, settle_s=SETTLE_S)
     failed = 0
     for i in range(80):
         try:
@@ -233,5 +230,5 @@ def test_the_guardrail_rolls_back_a_failing_candidate(
         "sentiment_gateway_rollout_guardrail_rollbacks_total", {"model": "sentiment"}
     )
     assert metrics == 1.0
-    control.rollback(settings, engine, "tester")  # the guardrail routed away; unload it
+    control.rollback(settings, engine, "tester", settle_s=SETTLE_S)  # unload the candidate
     assert loaded_versions(repository) == [served]
