@@ -58,6 +58,29 @@ class RawPrediction:
     probabilities: list[float]
 
 
+def to_predictions(
+    raw: list[RawPrediction],
+    info: ModelInfo,
+    labels: list[str],
+    truncated: list[bool] | None = None,
+) -> list[Prediction]:
+    """The upstream's answers as predictions of the model that gave them; `truncated`
+    says which texts were cut (none, by default)."""
+    cut = truncated or [False] * len(raw)
+    return [
+        Prediction(
+            label=p.label,
+            score=p.score,
+            probabilities=dict(zip(labels, p.probabilities, strict=False)),
+            model_name=info.name,
+            model_version=info.version,
+            mlflow_run_id=info.mlflow_run_id,
+            truncated=was_cut,
+        )
+        for p, was_cut in zip(raw, cut, strict=True)
+    ]
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One call attempt and its outcome. `audit_id` is the gateway's and unique: writes are

@@ -36,6 +36,7 @@ from gateway.core.contracts import (
     PersistenceUnavailable,
     Prediction,
     Route,
+    to_predictions,
 )
 from gateway.core.errors import (
     AuthenticationError,
@@ -364,18 +365,8 @@ class PredictionService:
                 self._version_call(request.model, route.version, False, started)
             raise
         self._version_call(request.model, info.version, True, started)
-        predictions = [
-            Prediction(
-                label=p.label,
-                score=p.score,
-                probabilities=dict(zip(self.labels, p.probabilities, strict=False)),
-                model_name=info.name,
-                model_version=info.version,
-                mlflow_run_id=info.mlflow_run_id,
-                truncated=analyzed.truncated,
-            )
-            for p, analyzed in zip(raw, request.analyzed, strict=True)
-        ]
+        truncated = [analyzed.truncated for analyzed in request.analyzed]
+        predictions = to_predictions(raw, info, self.labels, truncated)
         return PredictionResult(request.request_id, predictions, info, attempt.audit_id)
 
     def _version_call(self, model: str, version: str, ok: bool, started: float) -> None:

@@ -17,7 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.core.contracts import InferenceBackend, Prediction, ShadowRecord, ShadowSink
+from gateway.core.contracts import (
+    InferenceBackend,
+    Prediction,
+    ShadowRecord,
+    ShadowSink,
+    to_predictions,
+)
 from gateway.core.errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -102,17 +108,7 @@ class ShadowRunner:
                 truncation=call.truncation,
                 version=call.candidate,
             )
-            predictions = [
-                Prediction(
-                    label=p.label,
-                    score=p.score,
-                    probabilities=dict(zip(self.labels, p.probabilities, strict=False)),
-                    model_name=info.name,
-                    model_version=info.version,
-                    mlflow_run_id=info.mlflow_run_id,
-                )
-                for p in raw
-            ]
+            predictions = to_predictions(raw, info, self.labels)
             agree = [p.label for p in predictions] == [p.label for p in call.answered]
         except GatewayError as err:
             status, error = err.code.name, err.message

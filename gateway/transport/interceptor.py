@@ -10,6 +10,7 @@ traceback and the request id go to the log only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,7 @@ from google.rpc import status_pb2
 
 from gateway.core.context import current_call
 from gateway.core.errors import GatewayError, InternalError
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, MethodMetrics
 from gateway.transport.servicer import AUDIT_ID_TRAILER
 from telemetry import tracing
 
@@ -124,6 +125,32 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             trailer = (*details, (AUDIT_ID_TRAILER, error.audit_id))
         await context.abort(code, message, trailing_metadata=trailer)
 
+    @contextlib.asynccontextmanager
+    async def _outcome(
+        self,
+        context: grpc.aio.ServicerContext,
+        span: Any,
+        record: MethodMetrics,
+        method: str,
+        started: float,
+    ) -> AsyncIterator[None]:
+        """Count and trace the call's outcome; a GatewayError (or a bug) becomes the call's
+        status with its details."""
+        try:
+            yield
+        except grpc.aio.AbortError:
+            raise
+        except asyncio.CancelledError:
+            set_outcome(span, grpc.StatusCode.CANCELLED)
+            raise
+        except Exception as raw:
+            error = _as_gateway_error(raw, method)
+            record.failed(error.code, error.reason, started)
+            set_outcome(span, error.code, error.message)
+            await self._abort(context, error)
+        record.ok(started)
+        set_outcome(span, grpc.StatusCode.OK)
+
     def _unary(self, behavior: Any, method: str) -> Any:
         record = self._metrics.for_method(method)
         name, attributes = f"{SERVICE}/{method}", span_attributes(method)
@@ -132,21 +159,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             started = time.perf_counter()
             metadata = context.invocation_metadata()
             with tracing.server_span(name, metadata, attributes) as span:
-                try:
-                    response = await behavior(request, context)
-                except grpc.aio.AbortError:
-                    raise
-                except asyncio.CancelledError:
-                    set_outcome(span, grpc.StatusCode.CANCELLED)
-                    raise
-                except Exception as raw:
-                    error = _as_gateway_error(raw, method)
-                    record.failed(error.code, error.reason, started)
-                    set_outcome(span, error.code, error.message)
-                    await self._abort(context, error)
-                record.ok(started)
-                set_outcome(span, grpc.StatusCode.OK)
-                return response
+                async with self._outcome(context, span, record, method, started):
+                    return await behavior(request, context)
 
         return handle
 
@@ -162,20 +176,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             # One span for the stream; each message's own spans (Triton, audit) are its
             # children and carry that message's ids.
             with tracing.server_span(name, metadata, attributes, per_call=False) as span:
-                try:
+                async with self._outcome(context, span, record, method, started):
                     async for response in behavior(requests, context):
                         yield response
-                except grpc.aio.AbortError:
-                    raise
-                except asyncio.CancelledError:
-                    set_outcome(span, grpc.StatusCode.CANCELLED)
-                    raise
-                except Exception as raw:
-                    error = _as_gateway_error(raw, method)
-                    record.failed(error.code, error.reason, started)
-                    set_outcome(span, error.code, error.message)
-                    await self._abort(context, error)
-                record.ok(started)
-                set_outcome(span, grpc.StatusCode.OK)
 
         return handle

@@ -166,9 +166,7 @@ class TritonClient:
         self._info[model] = (now + self._info_ttl, runs)
         return runs
 
-    async def _run_id(
-        self, model: str, version: str, runs: dict[str, str], deadline: float
-    ) -> str:
+    async def _run_id(self, model: str, version: str, runs: dict[str, str], deadline: float) -> str:
         """The MLflow run id of `version`. A version the cached config does not list (one
         published since) reads the config again, once: a version it still does not list
         has no run id until the cache expires."""
