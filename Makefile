@@ -71,7 +71,7 @@ chaos: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config contract telemetry store api client training export serving gateway monitoring retention sentiment
+	$(BIN)/mypy config contract telemetry store api client training export serving gateway monitoring retention rollout sentiment
 	$(BIN)/buf lint
 	$(BIN)/python scripts/gen_proto.py --check
 	$(BIN)/python scripts/gen_infra_settings.py --check
