@@ -163,9 +163,8 @@ def _end(
     ended = rollouts.end(engine, latest.id, state, actor, action, f"{action} by {actor}")
     if ended is None:  # the guardrail or another operator ended it meanwhile
         ended = rollouts.latest(engine)
-        assert ended is not None
-        if ended.state != state:
-            raise RolloutError(f"rollout {latest.id} was {ended.state} meanwhile")
+        if ended is None or ended.state != state:
+            raise RolloutError(f"rollout {latest.id} ended otherwise meanwhile")
     time.sleep(settle_s)  # every gateway replica routes by the new state by now
     loaded = [ended.final_version]
     return Applied(ended, loaded, _apply(settings, root, loaded))

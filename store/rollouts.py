@@ -141,9 +141,9 @@ def end(
         )
         if not changed:
             return None
-        row = session.get(RolloutRow, rollout_id)
-        assert row is not None
-        session.refresh(row)
+        row = session.get(RolloutRow, rollout_id, populate_existing=True)
+        if row is None:  # deleted meanwhile: nothing ended here
+            return None
         ended = Rollout.of(row)
         frm, to = (
             (row.served_version, row.candidate_version)
