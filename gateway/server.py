@@ -36,7 +36,7 @@ from gateway.core.contracts import (
 )
 from gateway.core.ratelimit import InFlightLimiter, KeyedInFlightLimiter, TokenBucketLimiter
 from gateway.core.rollout import Guardrail, GuardrailSettings, RolloutFollower
-from gateway.core.service import PredictionService, StreamLimits
+from gateway.core.service import PredictionService, RefusalHold, StreamLimits
 from gateway.core.shadow import DROPPED, ERROR, ShadowCall, ShadowRunner
 from gateway.core.text import TextAnalyzer
 from gateway.core.validation import Limits
@@ -265,6 +265,7 @@ class GatewayServer:
             refusal_limiter=TokenBucketLimiter(
                 s.refusals_per_second_per_peer, s.refusal_burst_per_peer
             ),
+            refusal_hold=RefusalHold(s.refusal_hold_max_seconds, s.refusal_hold_max_calls),
             in_flight=InFlightLimiter(s.max_in_flight, self.metrics.in_flight.set),
             key_in_flight=KeyedInFlightLimiter(s.max_in_flight_per_key),
             stream_limits=StreamLimits(

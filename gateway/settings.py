@@ -107,6 +107,15 @@ class GatewaySettings(ComponentSettings):
     refusal_burst_per_peer: int = Field(default=20, ge=1)
     """Failed authentications a peer may cause at once."""
 
+    refusal_hold_max_seconds: float = Field(default=1.0, ge=0)
+    """A refusal past the peer's budget is answered after the delay its RetryInfo names
+    (at most this long; 0: at once): a caller that ignores RetryInfo and sends again at
+    once still cannot refuse more than its budget allows, whatever its concurrency."""
+
+    refusal_hold_max_calls: int = Field(default=256, ge=0)
+    """Refusals held at once (each keeps its request message until it is answered);
+    beyond it they are answered at once."""
+
     stream_idle_timeout_seconds: float = Field(default=60.0, gt=0)
     """A PredictStream without a message for this long is ended (RESOURCE_EXHAUSTED)."""
 

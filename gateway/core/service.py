@@ -154,6 +154,32 @@ class StreamLimits:
     max_messages: int = 100_000
 
 
+class RefusalHold:
+    """Answers a refusal past its peer's budget after the delay its RetryInfo names.
+
+    A caller that honours RetryInfo waits that long anyway; one that sends again at once,
+    from as many concurrent calls as it likes, gets one answer per delay and call instead
+    of as many as the gateway can produce: its refusals stop costing the event loop the
+    time honest callers need. A held call costs a sleeping task and its request message;
+    at most `max_calls` are held, the rest are answered at once.
+    """
+
+    def __init__(self, max_seconds: float = 1.0, max_calls: int = 256) -> None:
+        self.max_seconds = max_seconds
+        self.max_calls = max_calls
+        self.holding = 0
+
+    async def wait(self, retry_after: float) -> None:
+        delay = min(retry_after, self.max_seconds)
+        if delay <= 0 or self.holding >= self.max_calls:
+            return
+        self.holding += 1
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.holding -= 1
+
+
 @dataclass
 class PredictionService:
     """The dataplane: one instance per server, shared by every call."""
@@ -175,6 +201,7 @@ class PredictionService:
     default_timeout: float = 10.0
     stream_window: int = 16
     stream_limits: StreamLimits = field(default_factory=StreamLimits)
+    refusal_hold: RefusalHold = field(default_factory=lambda: RefusalHold())
     on_drift_sample: Callable[[int], None] = lambda count: None
     rollout: RolloutFollower | None = None
     """The rollout state calls are routed by (None: Triton's one loaded version)."""
@@ -244,6 +271,7 @@ class PredictionService:
             try:
                 self.refusal_limiter.acquire(call.peer_host)
             except RateLimited as limited:
+                await self.refusal_hold.wait(limited.retry_after)
                 raise limited from error
             raise
 
