@@ -201,7 +201,7 @@ class PredictionService:
     default_timeout: float = 10.0
     stream_window: int = 16
     stream_limits: StreamLimits = field(default_factory=StreamLimits)
-    refusal_hold: RefusalHold = field(default_factory=lambda: RefusalHold())
+    refusal_hold: RefusalHold = field(default_factory=RefusalHold)
     on_drift_sample: Callable[[int], None] = lambda count: None
     rollout: RolloutFollower | None = None
     """The rollout state calls are routed by (None: Triton's one loaded version)."""
