@@ -10,10 +10,13 @@ restarted Triton load what was loaded before, and never a version nobody rolled 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from contract.layout import CONFIG_FILE, CONFIGS_DIR, MODELS
@@ -82,6 +85,19 @@ def write_policy(repository: Path, versions: list[int]) -> list[Path]:
             replace_text(path, new)
             changed.append(path)
     return changed
+
+
+@contextmanager
+def repository_lock(repository: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the repository folder: one publish or rollout command at a
+    time changes its versions and configs (two publishes never share N; two rollouts never
+    load each other's candidate away)."""
+    handle = os.open(repository, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
 
 
 def replace_text(path: Path, text: str) -> None:

@@ -8,14 +8,11 @@ removes the staging folder: the repository is left as it was.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +40,13 @@ from contract.layout import (
     TORCHSCRIPT,
     version_folders,
 )
-from contract.versions import RUN_IDS_PARAMETER, loaded_versions, run_ids_value, with_policy
+from contract.versions import (
+    RUN_IDS_PARAMETER,
+    loaded_versions,
+    repository_lock,
+    run_ids_value,
+    with_policy,
+)
 from export.convert import ExportedModel
 from export.errors import RepositoryError
 from export.metadata import ModelSource, file_digests, manifest_digest, render_config
@@ -177,17 +180,6 @@ def check_templates(templates: Path) -> None:
             raise RepositoryError(f"templates of {model} in {templates} lack {missing}")
 
 
-@contextmanager
-def _locked(repository: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the repository folder, so two publishes never share N."""
-    handle = os.open(repository, os.O_RDONLY)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)  # closing releases the lock
-
-
 def _stage_version(exported: ExportedModel, templates: Path, model: str, target: Path) -> None:
     """Write a model's version files (all but metadata.json) into `target`, a version
     folder in the staging tree where the models before it in MODELS are staged already."""
@@ -284,7 +276,7 @@ def publish(
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        with _locked(root):
+        with repository_lock(root):
             return _publish_locked(exported, report, root, source, templates, serve)
     except BaseException:
         if created_root and not any(root.iterdir()):

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from config.settings import PipelineSettings
 from contract.layout import MODELS, TEXT_MODELS, is_remote, version_folders
-from contract.versions import loaded_versions, write_policy
+from contract.versions import loaded_versions, repository_lock, write_policy
 from serving.admin import admin_key
 from serving.inventory import models_not_ready, read_server
 from serving.tritonserver import load_models
@@ -96,32 +96,36 @@ def start(
     if canary_percent is not None and not 0.0 < canary_percent <= 100.0:
         raise RolloutError("--canary-percent must be in (0, 100]")
     root = repository(settings)
-    latest = rollouts.latest(engine)
-    if latest is not None and latest.state == rollouts.ACTIVE:
-        raise RolloutError(
-            f"rollout {latest.id} of version {latest.candidate_version} is active: "
-            "promote or roll it back first"
-        )
-    served = served_version(root, latest)
-    if candidate == served:
-        raise RolloutError(f"version {candidate} is the served version")
-    if candidate not in complete_versions(root):
-        raise RolloutError(
-            f"version {candidate} is not in {root} (versions: {complete_versions(root)})"
-        )
-    loaded = [served, candidate]
-    reached = _apply(settings, root, loaded, check=candidate)
-    try:
-        rollout = rollouts.start(
-            engine,
-            served,
-            candidate,
-            SHADOW if shadow else CANARY,
-            canary_percent or 0.0,
-            actor,
-        )
-    except RolloutConflict as err:  # another operator started one meanwhile
-        raise RolloutError(str(err)) from err
+    with repository_lock(root):
+        latest = rollouts.latest(engine)
+        if latest is not None and latest.state == rollouts.ACTIVE:
+            raise RolloutError(
+                f"rollout {latest.id} of version {latest.candidate_version} is active: "
+                "promote or roll it back first"
+            )
+        served = served_version(root, latest)
+        if candidate == served:
+            raise RolloutError(f"version {candidate} is the served version")
+        if candidate not in complete_versions(root):
+            raise RolloutError(
+                f"version {candidate} is not in {root} (versions: {complete_versions(root)})"
+            )
+        loaded = [served, candidate]
+        reached = _apply(settings, root, loaded, check=candidate)
+        try:
+            rollout = rollouts.start(
+                engine,
+                served,
+                candidate,
+                SHADOW if shadow else CANARY,
+                canary_percent or 0.0,
+                actor,
+            )
+        except Exception as err:  # the database refused (or another started one): unload
+            _apply(settings, root, [served])
+            if isinstance(err, RolloutConflict):
+                raise RolloutError(str(err)) from err
+            raise
     time.sleep(settle_s)
     return Applied(rollout, loaded, reached)
 
@@ -142,9 +146,10 @@ def rollback(
     if latest is not None and latest.state == rollouts.ROLLED_BACK:
         root = repository(settings)
         loaded = [latest.final_version]
-        if loaded_versions(root) == loaded:
-            raise RolloutError(f"no active rollout; version {loaded[0]} serves every call")
-        return Applied(latest, loaded, _apply(settings, root, loaded))
+        with repository_lock(root):
+            if loaded_versions(root) == loaded:
+                raise RolloutError(f"no active rollout; version {loaded[0]} serves every call")
+            return Applied(latest, loaded, _apply(settings, root, loaded))
     return _end(settings, engine, actor, rollouts.ROLLED_BACK, "rollback", settle_s)
 
 
@@ -157,17 +162,18 @@ def _end(
     settle_s: float,
 ) -> Applied:
     root = repository(settings)
-    latest = rollouts.latest(engine)
-    if latest is None or latest.state != rollouts.ACTIVE:
-        raise RolloutError("no active rollout")
-    ended = rollouts.end(engine, latest.id, state, actor, action, f"{action} by {actor}")
-    if ended is None:  # the guardrail or another operator ended it meanwhile
-        ended = rollouts.latest(engine)
-        if ended is None or ended.state != state:
-            raise RolloutError(f"rollout {latest.id} ended otherwise meanwhile")
-    time.sleep(settle_s)  # every gateway replica routes by the new state by now
-    loaded = [ended.final_version]
-    return Applied(ended, loaded, _apply(settings, root, loaded))
+    with repository_lock(root):
+        latest = rollouts.latest(engine)
+        if latest is None or latest.state != rollouts.ACTIVE:
+            raise RolloutError("no active rollout")
+        ended = rollouts.end(engine, latest.id, state, actor, action, f"{action} by {actor}")
+        if ended is None:  # the guardrail or another operator ended it meanwhile
+            ended = rollouts.latest(engine)
+            if ended is None or ended.state != state:
+                raise RolloutError(f"rollout {latest.id} ended otherwise meanwhile")
+        time.sleep(settle_s)  # every gateway replica routes by the new state by now
+        loaded = [ended.final_version]
+        return Applied(ended, loaded, _apply(settings, root, loaded))
 
 
 def served_models(settings: PipelineSettings) -> list[str]:

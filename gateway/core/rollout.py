@@ -127,6 +127,7 @@ class RolloutFollower:
         self._on_state = on_state
         self._on_guardrail = on_guardrail
         self._task: asyncio.Task[None] | None = None
+        self._failing = False
 
     async def start(self) -> None:
         """Read the state once (keeping the default when the database does not answer),
@@ -144,8 +145,13 @@ class RolloutFollower:
         try:
             state = await self.store.current()
         except Exception as err:  # keep routing by the last state read
-            log.warning("rollout state not read (%s); keeping the last one", err)
+            if not self._failing:  # once per outage, not at every poll
+                log.warning("rollout state not read (%s); keeping the last one", err)
+            self._failing = True
             return
+        if self._failing:
+            log.warning("rollout state read again")
+            self._failing = False
         if state != self.state:
             if state.rollout_id != self.state.rollout_id:
                 self.guardrail.reset()
