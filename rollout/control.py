@@ -179,9 +179,14 @@ def _end(
 def served_models(settings: PipelineSettings) -> list[str]:
     """The project's models the running Triton has loaded (what a rollout reloads: never a
     model nobody asked it to serve); [] when no Triton answers."""
-    ready, served, _ = read_server(settings.triton.http_address, admin_key(settings))
+    url = settings.triton.http_address
+    ready, served, error = read_server(url, admin_key(settings))
+    if ready is None:
+        return []
+    if error is not None:  # it answered but refused the index (no or a wrong admin key)
+        raise RolloutError(f"Triton at {url}: {error}")
     names = {model.name for model in served if model.state == "READY"}
-    return [name for name in MODELS if name in names] if ready is not None else []
+    return [name for name in MODELS if name in names]
 
 
 def _apply(

@@ -234,3 +234,19 @@ def test_the_guardrail_rolls_back_a_failing_candidate(
     assert metrics == 1.0
     control.rollback(settings, engine, "tester", settle_s=SETTLE_S)  # unload the candidate
     assert loaded_versions(repository) == [served]
+
+
+def test_without_the_admin_key_a_rollout_changes_nothing(
+    live: tuple[RunningGateway, str, Engine],
+    settings: PipelineSettings,
+    repository: Path,
+    triton: TritonServer,
+) -> None:
+    _, _, engine = live
+    before, configs = status(engine)["rollout"], loaded_versions(repository)
+    wrong = settings.model_copy(
+        update={"triton": TritonSettings(http_port=triton.http_port, admin_key="x" * 32)}
+    )
+    with pytest.raises(control.RolloutError, match="needs the admin key"):
+        control.start(wrong, engine, 1, "intruder", canary_percent=50, settle_s=0)
+    assert status(engine)["rollout"] == before and loaded_versions(repository) == configs
