@@ -1,7 +1,7 @@
 """The processes the bench measures: Triton on the published repository, and the gateway.
 
 `Services` (a context manager) starts `serving.tritonserver.TritonServer` on free
-loopback ports with the models the bench calls (and what their ensembles need), then the
+loopback ports with the models the bench calls (and the models they call), then the
 gateway as its own process (`python -m gateway`: SQLite audit with its spool, drift
 sampling on, rate limits out of the way) with a fresh API key, and stops both.
 """
@@ -123,7 +123,7 @@ class Services:
 
     repository: Path
     models: list[str]
-    """Text-in models to load (absent ones are skipped); their ensemble steps come along."""
+    """Text-in models to load (absent ones are skipped); the models they call come along."""
     drift_sample_rate: str = "0.1"
     loaded: list[str] = field(default_factory=list, init=False)
     triton_grpc_url: str = field(default="", init=False)
