@@ -58,11 +58,11 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SentimentService"].full_name
 HEALTH_SERVICES = ("", SERVICE_NAME)
 RECEIVE_SLACK_BYTES = 64 * 1024
+"""How far over `max_message_bytes` a message is still received, to be refused with
+field details rather than by gRPC's own size check."""
 STATEMENT_TIMEOUT_S = 10.0
 """Longest a gateway statement or lock wait may take on PostgreSQL (its writes are small
 batches; a longer one means a hung or locked server, and the writers retry)."""
-"""How far over `max_message_bytes` a message is still received, to be refused with
-field details rather than by gRPC's own size check."""
 
 
 @dataclass
@@ -354,7 +354,7 @@ class GatewayServer:
     def _shadow_outcome(self, call: ShadowCall, outcome: str, seconds: float) -> None:
         self.metrics.shadow_calls.labels(call.model, call.candidate, outcome).inc()
         if outcome != DROPPED:
-            self.rollout.guardrail.record(call.candidate, outcome != ERROR, seconds)
+            self.rollout.record(call.candidate, outcome != ERROR, seconds)
 
     async def update_health(self) -> bool:
         """Set SERVING when Triton's default model is ready and the audit log accepts."""

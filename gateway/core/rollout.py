@@ -19,7 +19,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.core.contracts import NONE, RolloutState, RolloutStore
 
@@ -40,10 +40,9 @@ class GuardrailSettings:
     latency_margin_ms: float = 250.0
 
 
-@dataclass
-class _Outcomes:
-    calls: deque[tuple[float, bool, float]] = field(default_factory=deque)
-    """(when, ok, latency in seconds)"""
+MAX_SAMPLES = 10_000
+"""Calls kept per version: the newest within the window. Bounds the memory and the sort of
+a verdict at any call rate."""
 
 
 class Guardrail:
@@ -54,30 +53,21 @@ class Guardrail:
     ) -> None:
         self.settings = settings
         self._clock = clock
-        self._versions: dict[str, _Outcomes] = {}
+        self._calls: dict[str, deque[tuple[float, bool, float]]] = {}
+        """(when, ok, latency in seconds) of each version's recent calls"""
 
     def record(self, version: str, ok: bool, seconds: float) -> None:
-        if not version:
-            return
-        outcomes = self._versions.setdefault(version, _Outcomes())
-        outcomes.calls.append((self._clock(), ok, seconds))
-        self._trim(outcomes)
+        if version:
+            calls = self._calls.setdefault(version, deque(maxlen=MAX_SAMPLES))
+            calls.append((self._clock(), ok, seconds))
 
     def reset(self) -> None:
-        self._versions.clear()
-
-    def _trim(self, outcomes: _Outcomes) -> None:
-        oldest = self._clock() - self.settings.window_s
-        while outcomes.calls and outcomes.calls[0][0] < oldest:
-            outcomes.calls.popleft()
+        self._calls.clear()
 
     def stats(self, version: str) -> tuple[int, float, float]:
         """(calls, error rate, p99 latency in ms) over the window."""
-        outcomes = self._versions.get(version)
-        if outcomes is None:
-            return 0, 0.0, 0.0
-        self._trim(outcomes)
-        calls = list(outcomes.calls)
+        oldest = self._clock() - self.settings.window_s
+        calls = [c for c in self._calls.get(version, ()) if c[0] >= oldest]
         if not calls:
             return 0, 0.0, 0.0
         errors = sum(1 for _, ok, _ in calls if not ok)
@@ -128,6 +118,11 @@ class RolloutFollower:
         self._on_guardrail = on_guardrail
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+
+    def record(self, version: str, ok: bool, seconds: float) -> None:
+        """One call's outcome for the guardrail; kept only while a rollout is active."""
+        if self.state.mode != NONE:
+            self.guardrail.record(version, ok, seconds)
 
     async def start(self) -> None:
         """Read the state once (keeping the default when the database does not answer),

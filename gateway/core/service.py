@@ -400,7 +400,7 @@ class PredictionService:
     def _version_call(self, model: str, version: str, ok: bool, started: float) -> None:
         seconds = time.perf_counter() - started
         if self.rollout is not None:
-            self.rollout.guardrail.record(version, ok, seconds)
+            self.rollout.record(version, ok, seconds)
         self.on_version_call(model, version, ok, seconds)
 
     def _shadow(self, attempt: Attempt, request: ValidRequest, result: PredictionResult) -> None:

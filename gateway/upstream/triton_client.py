@@ -92,7 +92,7 @@ def translate(
 
 
 class _Attempts:
-    """The attempts one gateway call may still make upstream, its model_info included."""
+    """The attempts one gateway call may still make upstream, its run_ids read included."""
 
     def __init__(self, limit: int) -> None:
         self.left = limit
@@ -138,7 +138,7 @@ class TritonClient:
         except Exception:
             return False
 
-    async def model_info(
+    async def run_ids(
         self, model: str, deadline: float, attempts: _Attempts | None = None
     ) -> dict[str, str]:
         """The MLflow run id of each of `model`'s versions, from its config (cached)."""
@@ -174,7 +174,7 @@ class TritonClient:
             return runs.get(version, "")
         self._info.pop(model, None)
         try:
-            fresh = await self.model_info(model, deadline)
+            fresh = await self.run_ids(model, deadline)
         except GatewayError:
             return ""
         return fresh.setdefault(version, "")
@@ -195,7 +195,7 @@ class TritonClient:
         ModelInfo names the version Triton says answered."""
         attempts = _Attempts(self._attempts)
         parameters = None if truncation is None else {TRUNCATION_PARAMETER: truncation}
-        runs = await self.model_info(model, deadline, attempts)
+        runs = await self.run_ids(model, deadline, attempts)
         data = np.empty((len(texts), 1), dtype=np.object_)
         data[:, 0] = [t.encode("utf-8") for t in texts]
         text = InferInput("TEXT", [len(texts), 1], "BYTES")

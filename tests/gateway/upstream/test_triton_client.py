@@ -99,11 +99,11 @@ async def model_config_after_freeze(
     proxy = await FreezableProxy(triton.grpc_url).start()
     client = TritonClient(proxy.url, info_ttl=1e-6, keepalive=keepalive, keepalive_timeout=timeout)
     try:
-        await client.model_info("sentiment", time.monotonic() + 10)
+        await client.run_ids("sentiment", time.monotonic() + 10)
         proxy.freeze()
         started = time.monotonic()
         try:
-            await client.model_info("sentiment", time.monotonic() + deadline_s)
+            await client.run_ids("sentiment", time.monotonic() + deadline_s)
             outcome = "ok"
         except DeadlineExceeded:
             outcome = "deadline"
