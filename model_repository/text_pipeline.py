@@ -245,11 +245,21 @@ class Postprocess:
     def __init__(self, labels: list[str]) -> None:
         self.labels = np.array([label.encode("utf-8") for label in labels], dtype=np.object_)
 
-    def tensors(self, logits: np.ndarray) -> list[Any]:
+    def per_request(self, logits: np.ndarray, counts: list[int]) -> list[list[Any]]:
+        """Each request's output tensors from the logits of all of them (rows in request
+        order, `counts[i]` rows for request i): one softmax and argmax over every row."""
         probabilities = softmax(logits)
-        best = probabilities.argmax(axis=1)
-        return [
-            pb_utils.Tensor("LABEL", self.labels[best].reshape(-1, 1)),
-            pb_utils.Tensor("SCORE", probabilities.max(axis=1, keepdims=True)),
-            pb_utils.Tensor("PROBABILITIES", np.ascontiguousarray(probabilities)),
-        ]
+        labels = self.labels[probabilities.argmax(axis=1)].reshape(-1, 1)
+        scores = probabilities.max(axis=1, keepdims=True)
+        tensors, start = [], 0
+        for count in counts:
+            end = start + count
+            tensors.append(
+                [
+                    pb_utils.Tensor("LABEL", labels[start:end]),
+                    pb_utils.Tensor("SCORE", scores[start:end]),
+                    pb_utils.Tensor("PROBABILITIES", probabilities[start:end]),
+                ]
+            )
+            start = end
+        return tensors

@@ -85,50 +85,50 @@ class TritonPythonModel:
         version_dir = Path(args["model_repository"]) / args["model_version"]
         self.encoder = TextEncoder(version_dir)
         self.postprocess = Postprocess(self.encoder.pipeline.labels)
+        self.width = len(self.encoder.pipeline.labels)
         classifier = _parameter(config, CLASSIFIER_PARAMETER)
         if classifier:
             self.classifier: Any = TritonClassifier(classifier, int(args["model_version"]))
+            # Padded to the buckets, so calls batch in the classifier's queue.
+            buckets = self.encoder.pipeline.length_buckets
+            bucket_of = [next(b for b in buckets if b >= n) for n in range(buckets[-1] + 1)]
+            self._group_length: Any = lambda tokens: bucket_of[len(tokens)]
         else:
             self.classifier = OnnxClassifier(version_dir / MODEL_FILE, config)
+            self._group_length = len  # in-process: each token count unpadded
 
     def execute(self, requests: list[Any]) -> list[Any]:
         encoded = self.encoder.encode(requests)
-        # (request, row) of every text, grouped by token count
-        groups: dict[int, list[tuple[int, int]]] = {}
-        for index, rows in enumerate(encoded):
-            if isinstance(rows, RequestError):
-                continue
-            for row, tokens in enumerate(rows):
-                length = len(tokens) if self.classifier.exact else self._bucket(tokens)
-                groups.setdefault(length, []).append((index, row))
-        logits: dict[int, np.ndarray] = {
-            index: np.empty((len(rows), len(self.encoder.pipeline.labels)), dtype=np.float32)
-            for index, rows in enumerate(encoded)
-            if not isinstance(rows, RequestError)
-        }
+        valid = [rows for rows in encoded if not isinstance(rows, RequestError)]
+        # Every text's row in `logits` (request order), grouped by padding length
+        groups: dict[int, list[tuple[list[int], int]]] = {}
+        position = 0
+        for rows in valid:
+            for tokens in rows:
+                groups.setdefault(self._group_length(tokens), []).append((tokens, position))
+                position += 1
+        logits = np.empty((position, self.width), dtype=np.float32)
         failure = None
         try:
             for length, members in groups.items():
-                rows = [encoded[i][r] for i, r in members]  # type: ignore[index]
-                input_ids, attention_mask = self.encoder.pad(rows, length)
-                out = self.classifier.logits(input_ids, attention_mask)
-                for (index, row), values in zip(members, out, strict=True):
-                    logits[index][row] = values
+                input_ids, attention_mask = self.encoder.pad([t for t, _ in members], length)
+                logits[[p for _, p in members]] = self.classifier.logits(input_ids, attention_mask)
         except Exception as err:  # the run failed for every request of this execute()
             failure = f"classifier failed: {err}"
+        outputs = iter(
+            self.postprocess.per_request(logits, [len(rows) for rows in valid])
+            if failure is None
+            else []
+        )
         responses = []
-        for index, rows in enumerate(encoded):
+        for rows in encoded:
             if isinstance(rows, RequestError):
                 responses.append(error_response(str(rows)))
             elif failure is not None:
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(failure)))
             else:
-                tensors = self.postprocess.tensors(logits[index])
-                responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+                responses.append(pb_utils.InferenceResponse(output_tensors=next(outputs)))
         return responses
-
-    def _bucket(self, tokens: list[int]) -> int:
-        return self.encoder.padding_length([tokens])
 
     def finalize(self) -> None:
         self.classifier = None
@@ -137,9 +137,6 @@ class TritonPythonModel:
 
 class OnnxClassifier:
     """ONNX Runtime in this process, on the version folder's model file (CPU)."""
-
-    exact = True
-    """Runs each token count unpadded."""
 
     def __init__(self, path: Path, config: dict[str, Any]) -> None:
         if not path.is_file():
@@ -165,12 +162,10 @@ class OnnxClassifier:
 class TritonClassifier:
     """The classifier model in Triton at this model's own version, through BLS (GPU)."""
 
-    exact = False
-    """Pads to the length buckets, so the classifier's queue can batch calls."""
-
     def __init__(self, model: str, version: int) -> None:
         self.model = model
         self.version = version
+        self.memory = pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0)
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         request = pb_utils.InferenceRequest(
@@ -181,7 +176,7 @@ class TritonClassifier:
                 pb_utils.Tensor("input_ids", input_ids),
                 pb_utils.Tensor("attention_mask", attention_mask),
             ],
-            preferred_memory=pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0),
+            preferred_memory=self.memory,
         )
         response = request.exec()
         if response.has_error():

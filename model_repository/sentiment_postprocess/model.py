@@ -53,12 +53,18 @@ class TritonPythonModel:
             array = None if tensor is None else tensor.as_numpy()
             ok = array is not None and array.ndim == 2 and array.shape[1] == self.width
             arrays.append(array if ok else None)
+        valid = [array for array in arrays if array is not None]
+        outputs = iter(
+            self.postprocess.per_request(
+                np.concatenate(valid) if valid else np.empty((0, self.width), np.float32),
+                [len(array) for array in valid],
+            )
+        )
         responses = []
         for array in arrays:
             if array is None:
                 message = f"input {INPUT_NAME} must have shape [batch, {self.width}]"
                 responses.append(error_response(message))
-                continue
-            tensors = self.postprocess.tensors(array)
-            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+            else:
+                responses.append(pb_utils.InferenceResponse(output_tensors=next(outputs)))
         return responses
