@@ -137,8 +137,7 @@ async def open_persistence(
 
     async def close() -> None:
         await keys.close()
-        await drift.close(DRIFT_CLOSE_SECONDS)
-        await shadow.close(DRIFT_CLOSE_SECONDS)
+        await asyncio.gather(drift.close(DRIFT_CLOSE_SECONDS), shadow.close(DRIFT_CLOSE_SECONDS))
         if not await audit.close(audit_settings.close_timeout_s):
             log.warning("audit spool not fully flushed; it is replayed on the next start")
         engine.dispose()

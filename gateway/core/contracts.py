@@ -176,8 +176,10 @@ def bucket(request_id: str) -> float:
 
 @dataclass(frozen=True)
 class ShadowRecord:
-    """The candidate's answer to a shadowed call, linked to the call's audit record."""
+    """The candidate's answer to a shadowed call, linked to the call's audit record.
+    `shadow_id` is its own key: a retried insert stores it once."""
 
+    shadow_id: str
     audit_id: str
     rollout_id: int
     model_name: str

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,6 +117,7 @@ class ShadowRunner:
         outcome = ERROR if agree is None else AGREE if agree else DISAGREE
         self._on_outcome(call, outcome, seconds)
         record = ShadowRecord(
+            shadow_id=uuid.uuid4().hex,
             audit_id=call.audit_id,
             rollout_id=call.rollout_id,
             model_name=call.model,

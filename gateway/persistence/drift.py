@@ -8,24 +8,16 @@ samples compare like for like with the reference statistics saved at training ti
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import logging
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.core.contracts import DriftSample
-from gateway.persistence.audit.store import insert_ignoring_duplicates
-from gateway.persistence.breaker import CircuitBreaker
+from gateway.persistence.batched import BatchedWriter
 from store.engine import as_utc
 from store.models import DriftRow
-
-log = logging.getLogger(__name__)
 
 _SCALE = float(1 << 64)
 
@@ -59,105 +51,16 @@ def to_row(sample: DriftSample) -> dict[str, Any]:
     }
 
 
-class SqlDriftSink:
-    """`DriftSink` on the `drift_samples` table, off the request path.
+class SqlDriftSink(BatchedWriter[DriftSample]):
+    """`DriftSink` on the `drift_samples` table (see BatchedWriter: drift statistics
+    tolerate gaps), idempotent on (request id, index). Create it in the running loop."""
 
-    `add` only queues (bounded; samples beyond the bound are dropped and counted: drift
-    statistics tolerate gaps, requests must not wait). A background task inserts queued
-    samples in batches, idempotently on (request id, index). An insert that cannot reach
-    the database opens a circuit breaker (gateway.persistence.breaker): the batch is kept
-    and retried when the cooldown ends (1 s, doubling to 30 s), new samples wait in the
-    bounded queue meanwhile, and the outage is logged once when it starts and once when
-    it ends. Create it in the running loop.
-    """
-
-    TABLE: Any = DriftRow.__table__
-    KEYS: tuple[str, ...] = ("request_id", "index")
+    TABLE = DriftRow.__table__
+    KEYS = ("request_id", "index")
     WHAT = "drift samples"
 
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        max_queued: int = 10_000,
-        batch_size: int = 500,
-        breaker: CircuitBreaker | None = None,
-    ) -> None:
-        self.engine = engine
-        self.breaker = breaker or CircuitBreaker()
-        self._insert = insert_ignoring_duplicates(engine, self.TABLE, list(self.KEYS))
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max_queued)
-        self._batch_size = batch_size
-        self._task = asyncio.create_task(self._run(), name=f"{self.WHAT} writer")
-        self.stored = 0
-        """Samples inserted so far."""
-        self.dropped = 0
-        """Samples dropped: the queue was full, the database refused them, or it was
-        unreachable when the sink closed."""
-        self._writing = 0
-
-    async def add(self, samples: Sequence[Any]) -> None:
-        for sample in samples:
-            try:
-                self._queue.put_nowait(sample)
-            except asyncio.QueueFull:
-                self.dropped += 1
-
-    def insert(self, samples: Sequence[Any]) -> None:
-        """Blocking insert of `samples` (rows whose keys exist already are kept)."""
-        with self.engine.begin() as connection:
-            connection.execute(self._insert, [self.row(s) for s in samples])
-
-    def row(self, item: Any) -> dict[str, Any]:
-        """The table row of one queued item."""
+    def row(self, item: DriftSample) -> dict[str, Any]:
         return to_row(item)
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._writing = len(batch)
-            try:
-                await self._store(batch)
-            finally:
-                self._writing = 0
-                for _ in batch:
-                    self._queue.task_done()
-
-    async def _store(self, batch: list[Any]) -> None:
-        """Insert `batch`. While the database cannot be reached (an operational error:
-        refused, timed out, disconnected) the batch is kept and retried through the
-        breaker; a batch the database refuses (bad data) is dropped and counted."""
-        while True:
-            await self.breaker.wait_until_allowed()
-            try:
-                await asyncio.to_thread(self.insert, batch)
-            except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as error:
-                if self.breaker.failure():
-                    log.warning("database unreachable; holding %s: %s", self.WHAT, error)
-                continue
-            except Exception as error:  # the loop must outlive any one bad batch
-                self.dropped += len(batch)
-                unexpected = not isinstance(error, sa_exc.SQLAlchemyError)
-                log.warning("dropped %d %s: %s", len(batch), self.WHAT, error, exc_info=unexpected)
-                return
-            if self.breaker.success():
-                log.warning("database reachable again; writing held %s", self.WHAT)
-            self.stored += len(batch)
-            return
-
-    async def close(self, timeout: float = 5.0) -> None:
-        """Store what is queued (for up to `timeout` s), then stop the background task;
-        what is still unwritten then (the database away) is counted as dropped."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout)
-        unwritten = self._queue.qsize() + self._writing
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        if unwritten:
-            self.dropped += unwritten
-            log.warning("dropped %d %s at shutdown (database unreachable)", unwritten, self.WHAT)
 
     def fetch(self, request_id: str) -> list[DriftRow]:
         """Stored samples of one request, by position."""

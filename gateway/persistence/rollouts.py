@@ -9,14 +9,13 @@ queued and batched off the request path like drift samples.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 from sqlalchemy import Engine
 
 from gateway.core.contracts import CANARY, NONE, SHADOW, RolloutState, ShadowRecord
 from gateway.persistence.audit.records import prediction_json
-from gateway.persistence.drift import SqlDriftSink
+from gateway.persistence.batched import BatchedWriter
 from store import rollouts
 from store.engine import as_utc
 from store.models import ShadowRow
@@ -30,7 +29,7 @@ def state_of(rollout: rollouts.Rollout | None) -> RolloutState:
         return RolloutState()
     if rollout.state != rollouts.ACTIVE:
         return RolloutState(served=rollout.final_version)
-    mode = {rollouts.CANARY: CANARY, rollouts.SHADOW: SHADOW}.get(rollout.mode, NONE)
+    mode = rollout.mode if rollout.mode in (CANARY, SHADOW) else NONE
     return RolloutState(
         rollout_id=rollout.id,
         served=rollout.served_version,
@@ -62,18 +61,18 @@ class SqlRolloutStore:
         return ended is not None
 
 
-class SqlShadowSink(SqlDriftSink):
-    """`ShadowSink` on the `shadow_predictions` table (see SqlDriftSink: queued, batched,
-    held behind a circuit breaker while the database is away)."""
+class SqlShadowSink(BatchedWriter[ShadowRecord]):
+    """`ShadowSink` on the `shadow_predictions` table (see BatchedWriter: queued, batched,
+    held behind a circuit breaker while the database is away), idempotent on the
+    record's own id."""
 
     TABLE = ShadowRow.__table__
     KEYS = ("shadow_id",)
     WHAT = "shadow predictions"
 
-    def row(self, item: Any) -> dict[str, Any]:
-        record: ShadowRecord = item
+    def row(self, record: ShadowRecord) -> dict[str, Any]:
         return {
-            "shadow_id": uuid.uuid4().hex,
+            "shadow_id": record.shadow_id,
             "audit_id": record.audit_id,
             "rollout_id": record.rollout_id,
             "created_at": as_utc(record.created_at),
