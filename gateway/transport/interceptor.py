@@ -10,7 +10,6 @@ traceback and the request id go to the log only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -61,11 +60,19 @@ def span_attributes(method: str) -> dict[str, str]:
 
 def set_outcome(span: Any, code: grpc.StatusCode, message: str = "") -> None:
     """The call's final status on its span (nothing when tracing is off)."""
+    if span is None:
+        return
     tracing.set_outcome(
         span,
         {"rpc.grpc.status_code": code.value[0], "sentiment.outcome": code.name},
         (message or code.name) if code in SERVER_ERRORS else None,
     )
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> Any:
+    """The call's metadata for its span's parent (`traceparent`); not read when tracing is
+    off (the servicer reads it for the call itself)."""
+    return context.invocation_metadata() if tracing.enabled() else None
 
 
 def _as_gateway_error(error: BaseException, method: str) -> GatewayError:
@@ -125,31 +132,21 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             trailer = (*details, (AUDIT_ID_TRAILER, error.audit_id))
         await context.abort(code, message, trailing_metadata=trailer)
 
-    @contextlib.asynccontextmanager
-    async def _outcome(
+    async def _failed(
         self,
+        raw: Exception,
         context: grpc.aio.ServicerContext,
         span: Any,
         record: MethodMetrics,
         method: str,
         started: float,
-    ) -> AsyncIterator[None]:
-        """Count and trace the call's outcome; a GatewayError (or a bug) becomes the call's
-        status with its details."""
-        try:
-            yield
-        except grpc.aio.AbortError:
-            raise
-        except asyncio.CancelledError:
-            set_outcome(span, grpc.StatusCode.CANCELLED)
-            raise
-        except Exception as raw:
-            error = _as_gateway_error(raw, method)
-            record.failed(error.code, error.reason, started)
-            set_outcome(span, error.code, error.message)
-            await self._abort(context, error)
-        record.ok(started)
-        set_outcome(span, grpc.StatusCode.OK)
+    ) -> None:
+        """Count and trace a failed call; its GatewayError (or a bug) becomes the call's
+        status with details (raises grpc's AbortError)."""
+        error = _as_gateway_error(raw, method)
+        record.failed(error.code, error.reason, started)
+        set_outcome(span, error.code, error.message)
+        await self._abort(context, error)
 
     def _unary(self, behavior: Any, method: str) -> Any:
         record = self._metrics.for_method(method)
@@ -157,10 +154,19 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
-            metadata = context.invocation_metadata()
-            with tracing.server_span(name, metadata, attributes) as span:
-                async with self._outcome(context, span, record, method, started):
-                    return await behavior(request, context)
+            with tracing.server_span(name, _metadata(context), attributes) as span:
+                try:
+                    response = await behavior(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except asyncio.CancelledError:
+                    set_outcome(span, grpc.StatusCode.CANCELLED)
+                    raise
+                except Exception as raw:
+                    await self._failed(raw, context, span, record, method, started)
+                record.ok(started)
+                set_outcome(span, grpc.StatusCode.OK)
+                return response
 
         return handle
 
@@ -172,12 +178,21 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
             started = time.perf_counter()
-            metadata = context.invocation_metadata()
             # One span for the stream; each message's own spans (Triton, audit) are its
             # children and carry that message's ids.
+            metadata = _metadata(context)
             with tracing.server_span(name, metadata, attributes, per_call=False) as span:
-                async with self._outcome(context, span, record, method, started):
+                try:
                     async for response in behavior(requests, context):
                         yield response
+                except grpc.aio.AbortError:
+                    raise
+                except asyncio.CancelledError:
+                    set_outcome(span, grpc.StatusCode.CANCELLED)
+                    raise
+                except Exception as raw:
+                    await self._failed(raw, context, span, record, method, started)
+                record.ok(started)
+                set_outcome(span, grpc.StatusCode.OK)
 
         return handle
