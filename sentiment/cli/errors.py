@@ -46,8 +46,10 @@ def describe(error: Exception) -> tuple[int, str] | None:
         return CONFIGURATION, f"invalid {error.title} setting: {problems}"
     if isinstance(error, ConfigurationError):
         return CONFIGURATION, _first_line(str(error))
-    expected = ExportError | TritonServerError | PerfAnalyzerError | DriftReferenceError
-    if isinstance(error, expected | RolloutError):
+    expected = (
+        ExportError | TritonServerError | PerfAnalyzerError | DriftReferenceError | RolloutError
+    )
+    if isinstance(error, expected):
         return FAILURE, _first_line(str(error))
     problem = _database_problem(error)
     if problem is not None:

@@ -83,7 +83,7 @@ def _key_store() -> Iterator[ApiKeyStore]:
     from gateway.settings import ApiKeySettings
 
     pepper = ApiKeySettings().pepper_bytes()
-    with database(DatabaseSettings()) as engine:
+    with database() as engine:
         yield ApiKeyStore(engine, pepper=pepper)
 
 
@@ -150,7 +150,7 @@ def audit_show(args: argparse.Namespace, _settings: object = None) -> int:
     from gateway.settings import AuditSettings
 
     dead_letter = AuditSettings().resolved_spool_dir() / "dead-letter.jsonl"
-    with database(DatabaseSettings()) as engine:
+    with database() as engine:
         rows = AuditStore(engine, dead_letter).fetch(args.ids)
     for row in rows:
         print(json.dumps(row_to_json(row), ensure_ascii=False))

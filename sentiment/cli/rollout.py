@@ -60,20 +60,13 @@ def _start(args: argparse.Namespace, settings: PipelineSettings) -> int:
     return 0
 
 
-def _promote(args: argparse.Namespace, settings: PipelineSettings) -> int:
+def _end(args: argparse.Namespace, settings: PipelineSettings) -> int:
+    """`promote` or `rollback`: the function of that name in rollout.control."""
     from rollout import control
 
+    end = getattr(control, args.rollout_command)
     with database() as engine:
-        applied = control.promote(settings, engine, _actor(args), _settle(args))
-    print(f"version {applied.loaded[0]} serves every call (rollout {applied.rollout.id})")
-    return 0
-
-
-def _rollback(args: argparse.Namespace, settings: PipelineSettings) -> int:
-    from rollout import control
-
-    with database() as engine:
-        applied = control.rollback(settings, engine, _actor(args), _settle(args))
+        applied = end(settings, engine, _actor(args), _settle(args))
     print(f"version {applied.loaded[0]} serves every call (rollout {applied.rollout.id})")
     return 0
 
@@ -108,16 +101,17 @@ def add_commands(commands: Any) -> None:
     status = steps.add_parser("status", help="the rollout and each version's figures")
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
     status.set_defaults(handler=_status)
-    for name, handler, text in (
-        ("promote", _promote, "the candidate answers every call; the old version is unloaded"),
-        ("rollback", _rollback, "the served version answers every call; the candidate is unloaded"),
+    for name, text in (
+        ("promote", "the candidate answers every call; the old version is unloaded"),
+        ("rollback", "the served version answers every call; the candidate is unloaded"),
     ):
-        steps.add_parser(name, help=text).set_defaults(handler=handler)
+        steps.add_parser(name, help=text).set_defaults(handler=_end)
     for step in (start, *(steps.choices[n] for n in ("promote", "rollback"))):
         step.add_argument("--actor", help="who to record (default: the login name)")
         step.add_argument(
             "--settle-seconds",
             type=float,
             help="seconds for every gateway to follow the database before the command goes "
-            "on (unloads a version) or returns (default 6: past the longest poll interval)",
+            "on (unloads a version) or returns (default: past the gateways' longest poll "
+            "interval)",
         )
