@@ -101,16 +101,26 @@ def repository_lock(repository: Path) -> Iterator[None]:
 
 
 def replace_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
+    """Write `text` to `path` through a temporary file in the same folder, fsync it, rename
+    it over `path` and fsync the folder: after a crash the config is the old one or the
+    new one, whole. (gateway.persistence.files.replace_json does the same for the
+    gateway's own files; this package cannot import it.)"""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w") as out:
             out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def run_ids_value(run_ids: dict[int, str]) -> str:

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PARTIAL_PREFIX = "."
-PARTIAL_SUFFIX = ".tmp"
+_PARTIAL_PREFIX = "."
+_PARTIAL_SUFFIX = ".tmp"
 """`replace_json` writes `.<name>.<random>.tmp` first: a process killed meanwhile leaves one."""
 
 
@@ -28,7 +28,7 @@ def replace_json(path: Path, data: Any, *, indent: int | None = None) -> None:
     fsync the folder: a reader sees the old file or the new one, never a part. Concurrent
     writers each replace the file whole."""
     fd, temporary = tempfile.mkstemp(
-        prefix=f"{PARTIAL_PREFIX}{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent
+        prefix=f"{_PARTIAL_PREFIX}{path.name}.", suffix=_PARTIAL_SUFFIX, dir=path.parent
     )
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -41,3 +41,9 @@ def replace_json(path: Path, data: Any, *, indent: int | None = None) -> None:
             os.unlink(temporary)
         raise
     fsync_directory(path.parent)
+
+
+def remove_partials(folder: Path) -> None:
+    """Remove what `replace_json` calls left unfinished in `folder` (their writer died)."""
+    for partial in folder.glob(f"{_PARTIAL_PREFIX}*{_PARTIAL_SUFFIX}"):
+        partial.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ from gateway.persistence.audit.segments import (
     SegmentFiles,
 )
 from gateway.persistence.audit.store import AuditStore
-from gateway.persistence.files import PARTIAL_PREFIX, PARTIAL_SUFFIX
+from gateway.persistence.files import remove_partials
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +141,7 @@ class OrphanDrainer:
             files.path(segment).unlink(missing_ok=True)
         for name in (CHECKPOINT, LOCK):
             (folder / name).unlink(missing_ok=True)
-        # A replace_json the dead owner did not finish (its checkpoint or lease): partial.
-        for partial in folder.glob(f"{PARTIAL_PREFIX}*{PARTIAL_SUFFIX}"):
-            partial.unlink(missing_ok=True)
+        remove_partials(folder)  # a checkpoint or lease write the dead owner did not finish
         lease.remove()
         done.folders += 1
         log.warning("audit spool %s drained into the database", folder)
