@@ -200,12 +200,19 @@ def _stage_version(exported: ExportedModel, templates: Path, model: str, target:
         shutil.copy2(code, target / PYTHON_MODEL_FILE)
         shutil.copy2(templates / TEXT_PIPELINE_FILE, target / TEXT_PIPELINE_FILE)
         exported.pipeline.write(target / PIPELINE_FILE)
-    if model == TOKENIZER or model in TEXT_MODELS:
+    tokenizer_dir = exported.pipeline.tokenizer_dir
+    if model == TOKENIZER:
         tokenizer = AutoTokenizer.from_pretrained(exported.model_dir)
-        tokenizer.save_pretrained(target / exported.pipeline.tokenizer_dir)
+        tokenizer.save_pretrained(target / tokenizer_dir)
+    elif model in TEXT_MODELS:  # the tokenizer model's files, staged first, linked
+        shutil.copytree(
+            target.parent.parent / TOKENIZER / target.name / tokenizer_dir,
+            target / tokenizer_dir,
+            copy_function=_link_or_copy,
+        )
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
     """A hard link (the same bytes, stored once) where the filesystem allows, else a copy."""
     try:
         os.link(source, target)
