@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from contract.layout import CONFIG_FILE, CONFIGS_DIR, is_model_folder
+from contract.layout import CLASSIFIER_PARAMETER, CONFIG_FILE, CONFIGS_DIR, is_model_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_START_S = 90.0
 STEP_MODEL = re.compile(
-    r'model_name:\s*"([^"]+)"|key:\s*"classifier_model"\s*value\s*\{\s*string_value:\s*"([^"]+)"'
+    rf'model_name:\s*"([^"]+)"|key:\s*"{CLASSIFIER_PARAMETER}"\s*value\s*\{{\s*string_value:\s*"([^"]+)"'
 )
 """An ensemble step's model, or the classifier a text-in model calls through BLS."""
 

@@ -28,6 +28,9 @@ TEXT_MODELS: dict[str, str] = {ENSEMBLE: ONNX, ENSEMBLE_INT8: ONNX_INT8}
 """The text-in models (TEXT -> LABEL, SCORE, PROBABILITIES), each with the classifier it
 serves: one Python step that, on CPU, runs the classifier's model.onnx carried in its own
 version folder and, on GPU, calls the classifier model through BLS at its own version."""
+CLASSIFIER_PARAMETER = "classifier_model"
+"""Config parameter of a text-in model's GPU configuration: the classifier it calls
+(model_repository/sentiment/model.py reads it under the same name)."""
 PYTHON_MODELS: tuple[str, ...] = (TOKENIZER, POSTPROCESS, *TEXT_MODELS)
 """The models whose code (`model.py`), `pipeline.json` and `text_pipeline.py` live in their
 version folders (the text models' model.py is their CPU configuration's)."""

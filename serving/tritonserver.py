@@ -30,7 +30,14 @@ from types import FrameType, TracebackType
 
 from config.settings import PROJECT_ROOT, PipelineSettings
 from config.triton import ADMIN_HEADER, join_address, local_host
-from contract.layout import CONFIG_FILE, CONFIGS_DIR, ENSEMBLE, is_model_folder, is_remote
+from contract.layout import (
+    CLASSIFIER_PARAMETER,
+    CONFIG_FILE,
+    CONFIGS_DIR,
+    TEXT_MODELS,
+    is_model_folder,
+    is_remote,
+)
 from serving.admin import NEEDS_ADMIN_KEY, admin_key, http_headers, new_admin_key
 
 PROJECT_BACKENDS = PROJECT_ROOT / "backends"
@@ -419,12 +426,13 @@ def serve(settings: PipelineSettings) -> int:
             signal.signal(sig, handler)
 
 
-def _is_ensemble(location: str, name: str) -> bool:
+def _calls_other_models(location: str, name: str) -> bool:
+    """An ensemble, or a text-in model calling its classifier: it loads after the rest."""
     if is_remote(location):
-        return name == ENSEMBLE  # cannot read a remote config: the project's ensemble
+        return name in TEXT_MODELS  # a remote config cannot be read: the project's models
     repository = Path(location)
     configs = [repository / name / CONFIG_FILE, *(repository / name / CONFIGS_DIR).glob("*")]
-    marks = ('platform: "ensemble"', '"classifier_model"')  # calls other models: load last
+    marks = ('platform: "ensemble"', f'"{CLASSIFIER_PARAMETER}"')
     return any(
         path.is_file() and any(mark in path.read_text() for mark in marks) for path in configs
     )
@@ -447,7 +455,7 @@ def load_models(
     key = admin_key(settings)
     location = settings.repository_path()
     names = list(models)
-    ensembles = [name for name in names if _is_ensemble(location, name)]
+    ensembles = [name for name in names if _calls_other_models(location, name)]
     steps = [name for name in names if name not in ensembles]
     probe = httpclient.InferenceServerClient(address, network_timeout=10.0)
     try:
