@@ -138,9 +138,7 @@ class Tracing:
     """Tracing turned on for this process: `shutdown()` flushes and turns it off."""
 
     provider: TracerProvider
-    processor: BatchSpanProcessor
     tracer: trace.Tracer
-    endpoint: str
 
     def shutdown(self) -> None:
         """Export what is queued (each POST bounded by `OTEL_EXPORTER_OTLP_TIMEOUT`), then
@@ -171,15 +169,13 @@ def tracing_settings() -> TracingSettings | None:
     return settings
 
 
-def start_tracing(
-    default_service_name: str, settings: TracingSettings | None = None
-) -> Tracing | None:
-    """Turn tracing on for this process from `settings` (default: `tracing_settings()`);
+def start_tracing(default_service_name: str) -> Tracing | None:
+    """Turn tracing on for this process from the `OTEL_*` settings (`tracing_settings()`);
     None when they leave it off."""
     global _tracer
-    settings = settings or tracing_settings()
+    settings = tracing_settings()
     endpoint = settings.traces_endpoint() if settings is not None else None
-    if settings is None or endpoint is None:
+    if settings is None or endpoint is None:  # tracing_settings() had one: for the type
         return None
     resource = Resource.create({SERVICE_NAME: settings.service_name or default_service_name})
     provider = TracerProvider(sampler=settings.sampler(), resource=resource)
@@ -189,11 +185,10 @@ def start_tracing(
         timeout_s=settings.exporter_otlp_timeout / 1000,
         gzip_body=settings.exporter_otlp_compression.lower() == "gzip",
     )
-    processor = BatchSpanProcessor(exporter)  # OTEL_BSP_* tune its queue and delay
-    provider.add_span_processor(processor)
+    provider.add_span_processor(BatchSpanProcessor(exporter))  # OTEL_BSP_* tune it
     _tracer = provider.get_tracer("sentiment")
     log.info("tracing on: spans to %s (sampler %s)", endpoint, settings.traces_sampler)
-    return Tracing(provider, processor, _tracer, endpoint)
+    return Tracing(provider, _tracer)
 
 
 def enabled() -> bool:
