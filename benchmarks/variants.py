@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import shutil
 import statistics
@@ -42,7 +41,7 @@ from contract.layout import (
     TEXT_PIPELINE_FILE,
     latest_version_folder,
 )
-from export.publish import TEMPLATES
+from export.publish import TEMPLATES, link_or_copy
 from serving.tritonserver import CPU_CONFIG_NAME, TritonServer
 
 CPU_CONFIG = f"{CONFIGS_DIR}/{CPU_CONFIG_NAME}.pbtxt"
@@ -53,7 +52,7 @@ def _copy_model(source: Path, target: Path, name: str, config: str) -> None:
     the templates' Python code."""
     version = latest_version_folder(source)
     assert version is not None, f"{source} has no version: run `make model`"
-    shutil.copytree(version, target / "1", copy_function=os.link)
+    shutil.copytree(version, target / "1", copy_function=link_or_copy)
     for code in (PYTHON_MODEL_FILE, TEXT_PIPELINE_FILE):
         if (target / "1" / code).exists():
             (target / "1" / code).unlink()

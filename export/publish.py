@@ -194,7 +194,7 @@ def _stage_version(exported: ExportedModel, templates: Path, model: str, target:
     if model in TEXT_MODELS:  # the classifier's file, linked from its staged version
         classifier = TEXT_MODELS[model]
         staged = target.parent.parent / classifier / target.name / MODEL_FILE[classifier]
-        _link_or_copy(staged, target / MODEL_FILE[classifier])
+        link_or_copy(staged, target / MODEL_FILE[classifier])
     if model in PYTHON_MODELS:
         code = templates / PYTHON_MODEL_TEMPLATE.get(model, model) / PYTHON_MODEL_FILE
         shutil.copy2(code, target / PYTHON_MODEL_FILE)
@@ -208,11 +208,11 @@ def _stage_version(exported: ExportedModel, templates: Path, model: str, target:
         shutil.copytree(
             target.parent.parent / TOKENIZER / target.name / tokenizer_dir,
             target / tokenizer_dir,
-            copy_function=_link_or_copy,
+            copy_function=link_or_copy,
         )
 
 
-def _link_or_copy(source: str | Path, target: str | Path) -> None:
+def link_or_copy(source: str | Path, target: str | Path) -> None:
     """A hard link (the same bytes, stored once) where the filesystem allows, else a copy."""
     try:
         os.link(source, target)
