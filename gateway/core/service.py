@@ -276,12 +276,14 @@ class PredictionService:
             raise
 
     async def _validate(self, raw: RawRequest, request_id: str) -> ValidRequest:
+        # Only a sampled request's texts need their drift features (`_sample`).
+        features = self.should_sample(request_id)
         # Long texts are tokenized on a worker thread (and release the GIL there, see
         # TextAnalyzer.analyze): texts have no character limit, only the message size.
         if sum(len(text) for text in raw.texts) <= OFFLOAD_CHARS:
-            return validate_request(raw, self.limits, self.analyzer, request_id)
+            return validate_request(raw, self.limits, self.analyzer, request_id, features)
         return await asyncio.to_thread(
-            validate_request, raw, self.limits, self.analyzer, request_id
+            validate_request, raw, self.limits, self.analyzer, request_id, features
         )
 
     async def predict_stream(
@@ -393,8 +395,7 @@ class PredictionService:
                 self._version_call(request.model, route.version, False, started)
             raise
         self._version_call(request.model, info.version, True, started)
-        truncated = [analyzed.truncated for analyzed in request.analyzed]
-        predictions = to_predictions(raw, info, self.labels, truncated)
+        predictions = to_predictions(raw, info, self.labels, request.truncated)
         return PredictionResult(request.request_id, predictions, info, attempt.audit_id)
 
     def _version_call(self, model: str, version: str, ok: bool, started: float) -> None:
@@ -440,7 +441,7 @@ class PredictionService:
             log.warning("could not audit refused request %s: %s", record.request_id, err)
 
     def _sample(self, request: ValidRequest, result: PredictionResult) -> None:
-        if not self.should_sample(request.request_id):
+        if request.analyzed is None or not self.should_sample(request.request_id):
             return
         now = datetime.now(UTC)
         samples = [

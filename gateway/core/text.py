@@ -8,6 +8,11 @@ through `contract.features`). The limit and the labels come from the version's
 `pipeline.json`; an older file without labels gets the contract's. A text the request asks
 to truncate is cut as Triton cuts it (`contract.pipeline.kept_ranges`): its model token
 count and token features are those of what the model reads.
+
+Tokenizing costs more than anything else the gateway does for a short text, so a request
+that needs neither drift features nor truncation skips it when `tokens_at_most` proves
+every text within the limit without tokenizing (Triton's tokenizer enforces the same
+limit in any case).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from contract.features import TextFeatures, features_from_counts
 from contract.layout import PIPELINE_FILE, TOKENIZER, latest_version_folder
@@ -58,6 +63,8 @@ class TextAnalyzer:
         self.pipeline = pipeline
         unk_token = getattr(tokenizer.model, "unk_token", None) or "[UNK]"
         self._unk_id = tokenizer.token_to_id(unk_token)
+        self._specials = tokenizer.num_special_tokens_to_add(False)
+        self._bounded = _one_token_per_ascii_char_at_most(tokenizer)
 
     @property
     def max_length(self) -> int:
@@ -96,6 +103,20 @@ class TextAnalyzer:
             )
         return cls(Tokenizer.from_file(str(file)), pipeline)
 
+    def tokens_at_most(self, text: str) -> int | None:
+        """An upper bound on `text`'s token count (special tokens included) found without
+        tokenizing it; None when there is none.
+
+        With a BERT-style WordPiece tokenizer, every token of an ASCII text covers at least
+        one of its characters: the normalizer only drops or lowercases ASCII characters,
+        the pre-tokenizer splits on spaces and punctuation, and each word piece, or the one
+        [UNK] of a word, covers one character or more. Outside ASCII there is no such
+        bound (NFD and case mapping lengthen a text), nor for other tokenizers.
+        """
+        if not self._bounded or not text.isascii():
+            return None
+        return len(text) + self._specials
+
     def analyze(self, texts: list[str], truncation: str | None = None) -> list[AnalyzedText]:
         """Count and describe `texts`; `truncation` (`contract.pipeline.TRUNCATIONS`, None
         for none) cuts those over the model's max_length as Triton will."""
@@ -127,6 +148,15 @@ class TextAnalyzer:
             features = features_from_counts(text, len(ids) - sum(special), unknown)
             results.append(AnalyzedText(len(ids), features, tokens))
         return results
+
+
+def _one_token_per_ascii_char_at_most(tokenizer: Tokenizer) -> bool:
+    """Whether `tokenizer` is BERT-style WordPiece, the kind `tokens_at_most` bounds."""
+    return (
+        isinstance(tokenizer.model, models.WordPiece)
+        and isinstance(tokenizer.normalizer, normalizers.BertNormalizer | None)
+        and isinstance(tokenizer.pre_tokenizer, pre_tokenizers.BertPreTokenizer)
+    )
 
 
 def _read_pipeline(path: Path) -> Pipeline:

@@ -55,10 +55,20 @@ class ValidRequest:
     texts: list[str]
     request_id: str
     model: str
-    analyzed: list[AnalyzedText]
+    analyzed: list[AnalyzedText] | None
+    """Each text's token counts and drift features; None when the texts were not
+    tokenized (validation asked for no features, and every text is provably within the
+    token limit)."""
     truncation: str | None = None
     """How Triton is to cut texts over the token limit (`head`, `head_tail`); None refuses
     them (and validation has left none)."""
+
+    @property
+    def truncated(self) -> list[bool]:
+        """Whether the model reads less than each whole text."""
+        if self.analyzed is None:
+            return [False] * len(self.texts)
+        return [analyzed.truncated for analyzed in self.analyzed]
 
 
 @dataclass(frozen=True)
@@ -74,13 +84,19 @@ class Limits:
 
 
 def validate_request(
-    raw: RawRequest, limits: Limits, analyzer: TextAnalyzer, request_id: str
+    raw: RawRequest,
+    limits: Limits,
+    analyzer: TextAnalyzer,
+    request_id: str,
+    features: bool = True,
 ) -> ValidRequest:
     """Check a decoded request; raise ValidationError listing every bad field.
 
     `request_id` is the call's id as the service chose it (the client's when valid). A
     text's length is checked in tokens: over `max_tokens` it is refused, unless the request
     asks to truncate it (then what the model reads must be within `max_tokens`).
+    `features`: whether the caller needs each text's drift features; without them, texts
+    that `TextAnalyzer.tokens_at_most` proves within the limit are not tokenized.
     """
     violations: list[FieldViolation] = []
     truncation = None if raw.truncation in REFUSE else raw.truncation
@@ -129,16 +145,19 @@ def validate_request(
             )
         else:
             checked.append((index, text))
-    analyzed = analyzer.analyze([text for _, text in checked], truncation) if checked else []
-    for (index, _), result in zip(checked, analyzed, strict=True):
-        if result.model_tokens > limits.max_tokens:
-            path = f"texts[{index}]" if raw.batch else "text"
-            problem = f"{result.tokens} tokens is over the limit of {limits.max_tokens}"
-            if truncation is None:
-                problem += f"; {TRUNCATION_HINT}"
-            else:  # a gateway limit below the model's, which is where truncation cuts
-                problem += f" (truncation cuts texts to the model's {analyzer.max_length})"
-            violations.append(FieldViolation(path, problem))
+    texts = [text for _, text in checked]
+    analyzed = None
+    if features or truncation is not None or not _within(texts, limits, analyzer):
+        analyzed = analyzer.analyze(texts, truncation) if checked else []
+        for (index, _), result in zip(checked, analyzed, strict=True):
+            if result.model_tokens > limits.max_tokens:
+                path = f"texts[{index}]" if raw.batch else "text"
+                problem = f"{result.tokens} tokens is over the limit of {limits.max_tokens}"
+                if truncation is None:
+                    problem += f"; {TRUNCATION_HINT}"
+                else:  # a gateway limit below the model's, which is where truncation cuts
+                    problem += f" (truncation cuts texts to the model's {analyzer.max_length})"
+                violations.append(FieldViolation(path, problem))
     if violations:
         raise ValidationError(violations)
     return ValidRequest(
@@ -148,3 +167,13 @@ def validate_request(
         analyzed=analyzed,
         truncation=truncation,
     )
+
+
+def _within(texts: list[str], limits: Limits, analyzer: TextAnalyzer) -> bool:
+    """Whether every text is provably within the gateway's and the model's token limit."""
+    limit = min(limits.max_tokens, analyzer.max_length)
+    for text in texts:
+        bound = analyzer.tokens_at_most(text)
+        if bound is None or bound > limit:
+            return False
+    return True
