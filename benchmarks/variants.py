@@ -1,17 +1,22 @@
 """The CPU serving choices, measured against each other in one run: what configs/cpu.pbtxt
 of the text-in models is based on.
 
-    python -m benchmarks.variants [--repository PATH] [--texts 400] [--rounds 3]
+    python -m benchmarks.variants [--repository PATH] [--texts 400] [--long-texts 12]
+                                  [--rounds 3]
 
 Copies the published repository's newest version (model files hard-linked; code and
 configs from this tree's templates, so uncommitted changes are what is measured) into a
 scratch repository with variants of the text-in model `sentiment`, starts one Triton on it, and
 sends the same SST-2 sentences one text per call at concurrency 1 and 16 to each variant,
 alternating with the in-process baseline round by round (the order rotates each round).
-Prints each variant's median p50 at concurrency 1 and texts/s at 16, against in-process.
+Then the same for ~400-token reviews, one at a time. Prints each variant's median p50 at
+concurrency 1 and texts/s at 16, and its median p50 of the reviews, against in-process.
 
 Variants: `one_step` (the shipped CPU config), `one_step_1_thread` (two instances of one
-intra-op thread), `one_step_1_instance`, `one_step_spinning`, and the GPU layout run on
+intra-op thread), `one_step_1_instance`, `one_step_spinning` (always),
+`one_step_spinning_in_runs` (in every run), `one_step_never_spinning` (`spin_when_alone`
+0), `one_step_runs_of_one_length` and `one_step_padding_96` (`max_padding_tokens` 0 and
+96 instead of 32), and the GPU layout run on
 CPU: `bls` (config.pbtxt: tokenizer and softmax in the Python model, the classifier a
 second model called through BLS at the same version).
 """
@@ -30,7 +35,7 @@ from benchmarks.clients import ServedClients
 from benchmarks.inprocess import InProcessModel
 from benchmarks.load import LoadStats, run_concurrent, run_sequential
 from benchmarks.services import free_port
-from benchmarks.texts import sentences
+from benchmarks.texts import labelled_dev, long_reviews, sentences
 from config.settings import PipelineSettings
 from contract.layout import (
     CONFIG_FILE,
@@ -77,8 +82,8 @@ def _with(config: str, parameters: dict[str, str] | None = None, count: int | No
     return config
 
 
-def build(repository: Path, scratch: Path) -> list[str]:
-    """The variant repository in `scratch`; returns the variant names."""
+def build(repository: Path, scratch: Path, only: list[str] | None = None) -> list[str]:
+    """The variant repository in `scratch`; returns the variant names (`only` these)."""
     shipped = (TEMPLATES / ENSEMBLE / CPU_CONFIG).read_text()
     one_step = {
         "one_step": shipped,
@@ -89,9 +94,15 @@ def build(repository: Path, scratch: Path) -> list[str]:
             shipped,
             {"session.intra_op.allow_spinning": "1", "session.force_spinning_stop": "1"},
         ),
+        "one_step_never_spinning": _with(shipped, {"spin_when_alone": "0"}),
+        "one_step_runs_of_one_length": _with(shipped, {"max_padding_tokens": "0"}),
+        "one_step_padding_96": _with(shipped, {"max_padding_tokens": "96"}),
     }
+    one_step = {k: v for k, v in one_step.items() if not only or k in only}
     for name, config in one_step.items():
         _copy_model(repository / ENSEMBLE, scratch / name, name, config)
+    if only and "bls" not in only:
+        return list(one_step)
     classifier = (TEMPLATES / ONNX / CPU_CONFIG).read_text()
     _copy_model(repository / ONNX, scratch / "bls_onnx", "bls_onnx", classifier)
     bls = (TEMPLATES / ENSEMBLE / CONFIG_FILE).read_text()
@@ -100,8 +111,17 @@ def build(repository: Path, scratch: Path) -> list[str]:
     return [*one_step, "bls"]
 
 
+LONG = 0
+"""The concurrency key of the ~400-token reviews' runs (one at a time)."""
+
+
 async def measure(
-    server: TritonServer, model: InProcessModel, variants: list[str], texts: list[str], rounds: int
+    server: TritonServer,
+    model: InProcessModel,
+    variants: list[str],
+    texts: list[str],
+    reviews: list[str],
+    rounds: int,
 ) -> dict[tuple[str, int], list[LoadStats]]:
     clients = ServedClients(server.grpc_url, "127.0.0.1:1", "unused")
     results: dict[tuple[str, int], list[LoadStats]] = {}
@@ -116,10 +136,17 @@ async def measure(
             results.setdefault(("in-process", 1), []).append(
                 run_sequential(model.predict_one, texts)
             )
+            if reviews:
+                results.setdefault(("in-process", LONG), []).append(
+                    run_sequential(model.predict_one, reviews)
+                )
             for name in order:
                 for concurrency in (1, 16):
                     stats = await run_concurrent(clients.triton(name), texts, concurrency)
                     results.setdefault((name, concurrency), []).append(stats)
+                if reviews:
+                    stats = await run_concurrent(clients.triton(name), reviews, 1)
+                    results.setdefault((name, LONG), []).append(stats)
     finally:
         await clients.close()
     return results
@@ -130,17 +157,28 @@ def report(results: dict[tuple[str, int], list[LoadStats]]) -> str:
         runs = results[key]
         return statistics.median(r.texts_per_s if field == "rate" else r.p50 for r in runs)
 
+    def long(name: str) -> float | None:
+        return median((name, LONG), "p50") if (name, LONG) in results else None
+
     base_rate, base_p50 = median(("in-process", 1), "rate"), median(("in-process", 1), "p50")
+    base_long = long("in-process")
     lines = [
-        "| path | c=1 p50 ms | vs in-process | c=16 texts/s | vs in-process |",
-        "| --- | --- | --- | --- | --- |",
-        f"| in-process, one at a time | {base_p50:.2f} | | {base_rate:.1f} | |",
+        "| path | c=1 p50 ms | vs in-process | c=16 texts/s | vs in-process "
+        "| reviews p50 ms | vs in-process |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| in-process, one at a time | {base_p50:.2f} | | {base_rate:.1f} | "
+        f"| {base_long or 0:.2f} | |",
     ]
     for name in sorted({name for name, _ in results} - {"in-process"}):
-        p50, rate = median((name, 1), "p50"), median((name, 16), "rate")
+        p50, rate, review = median((name, 1), "p50"), median((name, 16), "rate"), long(name)
+        reviews = (
+            f"{review:.2f} | {review - base_long:+.2f} ms"
+            if review is not None and base_long is not None
+            else " | "
+        )
         lines.append(
             f"| {name} | {p50:.2f} | {p50 - base_p50:+.2f} ms | {rate:.1f} | "
-            f"{rate / base_rate:.2f}x |"
+            f"{rate / base_rate:.2f}x | {reviews} |"
         )
     return "\n".join(lines)
 
@@ -149,14 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repository", type=Path)
     parser.add_argument("--texts", type=int, default=400)
+    parser.add_argument("--long-texts", type=int, default=12, help="~400-token reviews")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="+", help="measure only these variants")
     args = parser.parse_args(argv)
     settings = PipelineSettings()
     repository = args.repository or Path(settings.repository_path())
     texts = sentences(settings.data, args.texts)
     with tempfile.TemporaryDirectory(prefix="sentiment-variants-") as folder:
         scratch = Path(folder) / "repository"
-        variants = build(repository, scratch)
+        variants = build(repository, scratch, args.only)
         server = TritonServer(
             repository=scratch,
             work_dir=Path(folder) / "triton",
@@ -169,10 +209,15 @@ def main(argv: list[str] | None = None) -> int:
         try:
             server.wait_ready(600)
             model = InProcessModel.from_repository(repository)
-            results = asyncio.run(measure(server, model, variants, texts, args.rounds))
+            dev, _ = labelled_dev(settings.data)
+            reviews = long_reviews(dev, model.count_tokens, args.long_texts)
+            results = asyncio.run(measure(server, model, variants, texts, reviews, args.rounds))
         finally:
             server.stop()
-    print(f"{args.texts} SST-2 sentences, one per call, median of {args.rounds} rounds\n")
+    print(
+        f"{args.texts} SST-2 sentences and {args.long_texts} ~400-token reviews, one per call, "
+        f"median of {args.rounds} rounds\n"
+    )
     print(report(results))
     return 0
 

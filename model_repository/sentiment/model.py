@@ -15,20 +15,29 @@ Same inputs, outputs, limits and `truncation` parameter in both; runs on `text_p
 (copied next to this file by the publish) and the version folder's `pipeline.json` and
 tokenizer.
 
-Dynamic batching hands `execute()` every queued request; their texts are grouped by token
-count and each group runs once, unpadded on CPU (a text pays for its own tokens only, and
-a long review never pads the short texts it arrived with), padded to `pipeline.json`'s
-length buckets on GPU (so that calls from both instances batch in the classifier's queue:
-Triton batches equal shapes only).
+Dynamic batching hands `execute()` every queued request; their texts are grouped into
+runs, each padded to its longest: on CPU texts of close lengths (`text_pipeline.padded_runs`:
+at most config parameter `max_padding_tokens`, default 32, of padding per run, so a long
+review never pads the short texts it arrived with; 300 SST-2 sentences, 16 at a time, ran
+1.4x faster than one run per distinct length, `benchmarks.variants`), on GPU by
+`pipeline.json`'s length buckets (so that calls from both instances batch in the
+classifier's queue: Triton batches equal shapes only).
 
 Threads (CPU): config parameter `intra_op_thread_count`, else env `SENTIMENT_ORT_THREADS`,
-else the CPU count, in each of the config's instances. Config parameters named
-`session.*` are ONNX Runtime session config entries; spinning waits are off by default
-(`session.intra_op.allow_spinning` "0"): a spinning pool takes the cores that the other
-instance, the gateway and Triton's own threads need. On 2 cores, 2 instances of 2
-threads without spinning measured best over concurrency 1 and 16 together (1 thread:
-slower alone; 1 instance: less throughput; spinning: both worse; spinning only inside a
-run: 1 ms faster alone, a quarter less throughput; `python -m benchmarks.variants`).
+else the CPU count, in each of the config's instances. Two ONNX Runtime sessions on the
+same file per instance:
+- a lone request (nothing else was queued with it: the server is not busy) runs on one
+  whose threads spin while a run lasts and stop at its end
+  (`session.intra_op.allow_spinning` "1", `session.force_spinning_stop` "1");
+- every other execute() runs on one whose threads sleep between operators
+  (`session.intra_op.allow_spinning` "0"): under load a spinning pool takes the cores
+  that the other instance, the gateway and Triton's own threads need.
+On 2 cores (`python -m benchmarks.variants`), spinning inside runs was about 0.6 ms faster
+for a lone sentence and 2 ms for a 400-token review, but cost a fifth of the throughput at
+concurrency 16 with every run spinning; 2 instances of 2 threads beat 1 thread (slower
+alone) and 1 instance (less throughput). Config parameter `spin_when_alone` "0" keeps one
+session (half the memory: the second holds its own copy of the weights); config
+parameters named `session.*` are session config entries for both sessions.
 """
 
 from __future__ import annotations
@@ -47,14 +56,21 @@ from text_pipeline import (
     RequestError,
     TextEncoder,
     error_response,
+    padded_runs,
 )
 
 MODEL_FILE = "model.onnx"
 CLASSIFIER_PARAMETER = "classifier_model"
 """Config parameter: the classifier model to call through BLS (GPU); absent on CPU."""
+MAX_PADDING_PARAMETER = "max_padding_tokens"
+"""Config parameter (CPU): padding tokens a run may add (`text_pipeline.padded_runs`)."""
+MAX_PADDING_DEFAULT = 32
 THREADS_ENV = "SENTIMENT_ORT_THREADS"
 SESSION_DEFAULTS = {"session.intra_op.allow_spinning": "0"}
 """ONNX Runtime session config entries unless the config's parameters name them."""
+ALONE_SESSION = {"session.intra_op.allow_spinning": "1", "session.force_spinning_stop": "1"}
+"""The lone request's session: threads spin while a run lasts (module docstring)."""
+SPIN_WHEN_ALONE_PARAMETER = "spin_when_alone"
 
 
 def _session_entries(config: dict[str, Any]) -> dict[str, str]:
@@ -92,27 +108,27 @@ class TritonPythonModel:
             # Padded to the buckets, so calls batch in the classifier's queue.
             buckets = self.encoder.pipeline.length_buckets
             bucket_of = [next(b for b in buckets if b >= n) for n in range(buckets[-1] + 1)]
-            self._group_length: Any = lambda tokens: bucket_of[len(tokens)]
+            self._runs: Any = lambda lengths: _by_key([bucket_of[n] for n in lengths])
+            self._padded_length: Any = self.encoder.padding_length
         else:
             self.classifier = OnnxClassifier(version_dir / MODEL_FILE, config)
-            self._group_length = len  # in-process: each token count unpadded
+            padding = int(_parameter(config, MAX_PADDING_PARAMETER) or MAX_PADDING_DEFAULT)
+            self._runs = lambda lengths: padded_runs(lengths, padding)
+            self._padded_length = lambda rows: max(len(tokens) for tokens in rows)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         encoded = self.encoder.encode(requests)
         valid = [rows for rows in encoded if not isinstance(rows, RequestError)]
-        # Every text's row in `logits` (request order), grouped by padding length
-        groups: dict[int, list[tuple[list[int], int]]] = {}
-        position = 0
-        for rows in valid:
-            for tokens in rows:
-                groups.setdefault(self._group_length(tokens), []).append((tokens, position))
-                position += 1
-        logits = np.empty((position, self.width), dtype=np.float32)
+        # Every text's row, in request order: its row in `logits` too
+        all_rows = [tokens for request_rows in valid for tokens in request_rows]
+        alone = len(requests) == 1
+        logits = np.empty((len(all_rows), self.width), dtype=np.float32)
         failure = None
         try:
-            for length, members in groups.items():
-                input_ids, attention_mask = self.encoder.pad([t for t, _ in members], length)
-                logits[[p for _, p in members]] = self.classifier.logits(input_ids, attention_mask)
+            for run in self._runs([len(tokens) for tokens in all_rows]):
+                members = [all_rows[i] for i in run]
+                input_ids, attention_mask = self.encoder.pad(members, self._padded_length(members))
+                logits[run] = self.classifier.logits(input_ids, attention_mask, alone)
         except Exception as err:  # the run failed for every request of this execute()
             failure = f"classifier failed: {err}"
         outputs = iter(
@@ -135,27 +151,42 @@ class TritonPythonModel:
         self.encoder = None
 
 
+def _by_key(keys: list[int]) -> list[list[int]]:
+    """The indices of `keys` grouped by equal key."""
+    groups: dict[int, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
 class OnnxClassifier:
     """ONNX Runtime in this process, on the version folder's model file (CPU)."""
 
     def __init__(self, path: Path, config: dict[str, Any]) -> None:
         if not path.is_file():
             raise pb_utils.TritonModelException(f"missing model file {path}")
-        options = ort.SessionOptions()
         threads = _parameter(config, "intra_op_thread_count") or os.environ.get(THREADS_ENV)
-        options.intra_op_num_threads = int(threads) if threads else (os.cpu_count() or 1)
+        self.threads = int(threads) if threads else (os.cpu_count() or 1)
+        entries = _session_entries(config)
+        self.session = self._session(path, {**SESSION_DEFAULTS, **entries})
+        self.alone_session = self.session
+        if (_parameter(config, SPIN_WHEN_ALONE_PARAMETER) or "1") != "0":
+            self.alone_session = self._session(path, {**entries, **ALONE_SESSION})
+
+    def _session(self, path: Path, entries: dict[str, str]) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        entries = {**SESSION_DEFAULTS, **_session_entries(config)}
         for key, value in entries.items():
             options.add_session_config_entry(key, value)
-        self.session = ort.InferenceSession(
+        return ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        (out,) = self.session.run(
-            ["logits"], {"input_ids": input_ids, "attention_mask": attention_mask}
-        )
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray, alone: bool) -> np.ndarray:
+        """`alone`: the execute() holds one request (the session that spins in its runs)."""
+        session = self.alone_session if alone else self.session
+        (out,) = session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})
         return out
 
 
@@ -167,7 +198,8 @@ class TritonClassifier:
         self.version = version
         self.memory = pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0)
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray, alone: bool) -> np.ndarray:
+        """`alone` is for the CPU classifier: Triton schedules the classifier's runs."""
         request = pb_utils.InferenceRequest(
             model_name=self.model,
             model_version=self.version,

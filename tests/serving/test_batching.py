@@ -27,3 +27,29 @@ def test_concurrent_requests_are_batched(clients, golden, model: str, output: st
     executions = after["execution_count"] - before["execution_count"]
     assert inferences == len(requests), model
     assert executions < inferences, f"{model}: {executions} executions for {inferences}"
+
+
+def test_a_text_gets_the_same_answer_whatever_it_is_batched_with(clients, golden) -> None:
+    """Texts of every length in flight at once run in shared, padded runs (model.py:
+    padded_runs): each answer matches the one the same text gets alone, unpadded. The
+    test model's answers to different texts differ by about 1e-5: a row answered with
+    another text's logits is caught by the tolerance of 2e-6. (FP32 only: INT8's dynamic
+    quantization scales each run's activations by the whole run, so its answers move with
+    their batch-mates by about 2e-5, as they did in runs of one length.)"""
+    model = "sentiment"
+    client = clients["grpc"]
+    long_text = " ".join(golden[:12])  # a review far longer than the sentences around it
+    texts = [long_text, *sorted(golden[:40], key=len), long_text[: len(long_text) // 2]]
+    alone = [
+        client.infer(model, {"TEXT": np.array([[t.encode()]], dtype=np.object_)}, ["PROBABILITIES"])
+        for t in texts
+    ]
+    before = client.statistics(model)
+    requests = [{"TEXT": np.array([[t.encode()]], dtype=np.object_)} for t in texts * 3]
+    together = client.infer_many(model, requests, ["PROBABILITIES"])
+    executions = client.statistics(model)["execution_count"] - before["execution_count"]
+    assert executions < len(requests)  # they did share executions
+    for index, result in enumerate(together):
+        assert isinstance(result, dict), result
+        expected = alone[index % len(texts)]["PROBABILITIES"]
+        np.testing.assert_allclose(result["PROBABILITIES"], expected, rtol=0, atol=2e-6)
