@@ -1,5 +1,8 @@
 """The gateway's gRPC channel to Triton: keepalive on, every address of Triton's DNS name
-used (round_robin), and the channel replaced once it is `max_age` seconds old.
+used (round_robin), and the channel replaced once it is `max_age` seconds old. Calls go
+through the stub generated from Triton's own protocol (`tritonclient.grpc.service_pb2_grpc`):
+the gateway builds and reads the protobuf messages itself (`triton_client`), without
+tritonclient's InferInput/InferResult layer, which cost about a tenth of its CPU per call.
 
 Triton's gRPC server has no maximum connection age, so a healthy connection lives forever
 and a client never asks DNS again: Triton tasks added behind the name would get no calls
@@ -17,7 +20,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import tritonclient.grpc.aio as triton_aio
+import grpc
+from tritonclient.grpc.service_pb2_grpc import GRPCInferenceServiceStub as TritonStub
 
 INT32_MAX = 2**31 - 1
 DNS_MIN_RESOLUTION_INTERVAL_MS = 5_000
@@ -33,7 +37,7 @@ def channel_target(url: str) -> str:
 
 
 def channel_options(keepalive_s: float, keepalive_timeout_s: float) -> list[tuple[str, Any]]:
-    """Options of the channel to Triton (they replace all of tritonclient's defaults)."""
+    """Options of the channel to Triton."""
     timeout_ms = int(keepalive_timeout_s * 1000)
     return [
         ("grpc.max_send_message_length", INT32_MAX),
@@ -63,13 +67,14 @@ def channel_options(keepalive_s: float, keepalive_timeout_s: float) -> list[tupl
 
 @dataclass(eq=False)
 class _Channel:
-    client: triton_aio.InferenceServerClient
+    channel: grpc.aio.Channel
+    client: TritonStub
     expires: float
     calls: int = 0
 
 
 class TritonConnection:
-    """tritonclient's aio client over a channel that is replaced at `max_age` seconds.
+    """Triton's stub over a channel that is replaced at `max_age` seconds.
 
     `async with connection.client() as client:` around each call: a call keeps the channel
     it started on, and a replaced channel is closed when its last call ends. Create inside
@@ -86,11 +91,11 @@ class TritonConnection:
 
     def _open(self) -> _Channel:
         self.channels_opened += 1
-        client = triton_aio.InferenceServerClient(self.target, channel_args=self.options)
-        return _Channel(client, time.monotonic() + self.max_age)
+        channel = grpc.aio.insecure_channel(self.target, options=self.options)
+        return _Channel(channel, TritonStub(channel), time.monotonic() + self.max_age)
 
     @contextlib.asynccontextmanager
-    async def client(self) -> AsyncIterator[triton_aio.InferenceServerClient]:
+    async def client(self) -> AsyncIterator[TritonStub]:
         channel = self._current
         if time.monotonic() >= channel.expires:
             self._retired.add(channel)
@@ -106,10 +111,10 @@ class TritonConnection:
         idle = [channel for channel in self._retired if channel.calls == 0]
         self._retired.difference_update(idle)
         for channel in idle:
-            await channel.client.close()
+            await channel.channel.close()
 
     async def close(self) -> None:
         """Close every channel (calls still on them are cancelled)."""
         channels, self._retired = [self._current, *self._retired], set()
         for channel in channels:
-            await channel.client.close()
+            await channel.channel.close()

@@ -1,11 +1,12 @@
-"""The gateway's one connection to Triton (tritonclient.grpc.aio, see `connection`).
+"""The gateway's one connection to Triton (Triton's generated gRPC stub, see `connection`).
 
 Every call gets the caller's remaining time minus a margin. A call reaches Triton at most
 twice: the one retry is for a connection that failed before Triton answered (a task gone,
 a connection cut), on another connection, while time remains. What Triton answered is
 never retried here: a full queue becomes RESOURCE_EXHAUSTED, a model that is not ready
 UNAVAILABLE, both with RetryInfo, so that callers retry within their own budget and one
-overload does not multiply. tritonclient errors become gateway errors here. The version
+overload does not multiply. gRPC errors become tritonclient's InferenceServerException (as
+tritonclient raises them), and those become gateway errors here. The version
 that answered is the one Triton names in its response; its MLflow run id comes from the
 config parameter `mlflow_run_ids` (written there at export; the config is cached for
 `info_ttl` seconds, and read again when an answer names a version it does not list).
@@ -16,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import numpy as np
-import tritonclient.grpc.aio as triton_aio
-from tritonclient.grpc import InferInput, InferRequestedOutput
+from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
 from contract.pipeline import TRUNCATION_PARAMETER
@@ -38,7 +40,7 @@ from gateway.core.errors import (
     ModelUnavailable,
     ValidationError,
 )
-from gateway.upstream.connection import TritonConnection, channel_options
+from gateway.upstream.connection import TritonConnection, TritonStub, channel_options
 from telemetry import tracing
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,64 @@ def translate(
     return InternalError()
 
 
+def bytes_tensor(values: list[bytes]) -> bytes:
+    """A BYTES tensor's raw contents: each element as a 4-byte little-endian length and
+    its bytes (Triton's serialization)."""
+    return b"".join(struct.pack("<I", len(value)) + value for value in values)
+
+
+def split_bytes_tensor(raw: bytes) -> list[bytes]:
+    """The elements of a BYTES tensor's raw contents."""
+    values, offset = [], 0
+    while offset < len(raw):
+        (size,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        values.append(raw[offset : offset + size])
+        offset += size
+    return values
+
+
+def infer_request(
+    model: str,
+    texts: list[str],
+    request_id: str,
+    version: str,
+    truncation: str | None,
+) -> service_pb2.ModelInferRequest:
+    """The ModelInfer request of `texts` (TEXT [n, 1] BYTES) for the text-in outputs."""
+    request = service_pb2.ModelInferRequest(model_name=model, model_version=version, id=request_id)
+    request.inputs.add(name="TEXT", datatype="BYTES", shape=[len(texts), 1])
+    request.raw_input_contents.append(bytes_tensor([t.encode("utf-8") for t in texts]))
+    for name in OUTPUTS:
+        request.outputs.add(name=name)
+    if truncation is not None:
+        request.parameters[TRUNCATION_PARAMETER].string_param = truncation
+    return request
+
+
+def read_outputs(response: service_pb2.ModelInferResponse, count: int) -> list[RawPrediction]:
+    """The predictions of a ModelInfer response for `count` texts."""
+    raw = dict(zip((o.name for o in response.outputs), response.raw_output_contents, strict=True))
+    labels = split_bytes_tensor(raw["LABEL"])
+    scores = np.frombuffer(raw["SCORE"], dtype="<f4")
+    probabilities = np.frombuffer(raw["PROBABILITIES"], dtype="<f4").reshape(count, -1)
+    if len(labels) != count or len(scores) != count:
+        raise InferenceServerException(
+            f"Triton answered {len(labels)} labels for {count} texts", "StatusCode.INTERNAL"
+        )
+    return [
+        RawPrediction(label.decode(), float(score), row.tolist())
+        for label, score, row in zip(labels, scores, probabilities, strict=True)
+    ]
+
+
+def as_triton_error(error: grpc.aio.AioRpcError) -> InferenceServerException:
+    """A gRPC error as tritonclient raises it (status `StatusCode.NAME`)."""
+    return InferenceServerException(
+        msg=error.details(), status=str(error.code()), debug_details=error.debug_error_string()
+    )
+
+
 class _Attempts:
     """The attempts one gateway call may still make upstream, its run_ids read included."""
 
@@ -118,7 +178,6 @@ class TritonClient:
         self.connection = TritonConnection(
             url, channel_options(keepalive, keepalive_timeout), channel_max_age
         )
-        self._outputs = [InferRequestedOutput(name) for name in OUTPUTS]
         self._attempts = 1 + min(retries, 1)  # at most 2 upstream attempts per call
         self._backoff = backoff
         self._margin = margin
@@ -134,7 +193,8 @@ class TritonClient:
         """True when Triton answers that `model` is ready."""
         try:
             async with self.connection.client() as client:
-                return bool(await client.is_model_ready(model, client_timeout=timeout))
+                request = service_pb2.ModelReadyRequest(name=model)
+                return bool((await client.ModelReady(request, timeout=timeout)).ready)
         except Exception:
             return False
 
@@ -146,18 +206,18 @@ class TritonClient:
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
-        config = await self._call(
-            lambda client, timeout: client.get_model_config(
-                model, as_json=True, client_timeout=timeout
+        response = await self._call(
+            lambda client, timeout: client.ModelConfig(
+                service_pb2.ModelConfigRequest(name=model), timeout=timeout
             ),
             deadline,
             batch=False,
             attempts=attempts or _Attempts(self._attempts),
         )
-        parameters = config.get("config", {}).get("parameters", {})
+        parameters = response.config.parameters
 
         def parameter(name: str) -> str:
-            return str(parameters.get(name, {}).get("string_value", ""))
+            return parameters[name].string_value if name in parameters else ""
 
         runs = parse_run_ids(parameter(RUN_IDS_PARAMETER))
         version = parameter("version")
@@ -194,49 +254,31 @@ class TritonClient:
         `truncation` (absent: texts over the model's token limit are refused). The
         ModelInfo names the version Triton says answered."""
         attempts = _Attempts(self._attempts)
-        parameters = None if truncation is None else {TRUNCATION_PARAMETER: truncation}
         runs = await self.run_ids(model, deadline, attempts)
-        data = np.empty((len(texts), 1), dtype=np.object_)
-        data[:, 0] = [t.encode("utf-8") for t in texts]
-        text = InferInput("TEXT", [len(texts), 1], "BYTES")
-        text.set_data_from_numpy(data)
-        outputs = self._outputs
+        request = infer_request(model, texts, request_id, version, truncation)
+        headers = tracing.inject()  # Triton continues the call's trace
+        metadata = tuple(headers.items()) if headers else None
         started = time.perf_counter()
-        result = await self._call(
-            lambda client, timeout: client.infer(
-                model,
-                [text],
-                model_version=version,
-                outputs=outputs,
-                request_id=request_id,
-                client_timeout=timeout,
-                parameters=parameters,
-                headers=tracing.inject(),  # Triton continues the call's trace
-            ),
+        response = await self._call(
+            lambda client, timeout: client.ModelInfer(request, metadata=metadata, timeout=timeout),
             deadline,
             batch=batch,
             attempts=attempts,
         )
         if self._observe is not None:
             self._observe(model, time.perf_counter() - started)
-        answered = result.get_response().model_version or version
+        try:
+            predictions = read_outputs(response, len(texts))
+        except (KeyError, ValueError, InferenceServerException) as err:
+            log.error("Triton answered %s unreadably: %s", model, err)
+            raise InternalError() from err
+        answered = response.model_version or version
         info = ModelInfo(model, answered, await self._run_id(model, answered, runs, deadline))
-        labels = result.as_numpy("LABEL").reshape(-1)
-        scores = result.as_numpy("SCORE").reshape(-1)
-        probabilities = result.as_numpy("PROBABILITIES").reshape(len(texts), -1)
-        predictions = [
-            RawPrediction(
-                label.decode() if isinstance(label, bytes) else str(label),
-                float(score),
-                [float(p) for p in row],
-            )
-            for label, score, row in zip(labels, scores, probabilities, strict=True)
-        ]
         return predictions, info
 
     async def _call(
         self,
-        call: Callable[[triton_aio.InferenceServerClient, float], Any],
+        call: Callable[[TritonStub, float], Any],
         deadline: float,
         batch: bool,
         attempts: _Attempts,
@@ -248,7 +290,10 @@ class TritonClient:
             attempts.left -= 1
             try:
                 async with self.connection.client() as client:
-                    return await call(client, timeout)
+                    try:
+                        return await call(client, timeout)
+                    except grpc.aio.AioRpcError as rpc_error:
+                        raise as_triton_error(rpc_error) from None
             except InferenceServerException as err:
                 error = translate(err, batch, self._retry_after)
                 if not connection_failed(err) or attempts.left <= 0:

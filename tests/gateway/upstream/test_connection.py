@@ -9,6 +9,7 @@ import asyncio
 
 import grpc
 import pytest
+from tritonclient.grpc import service_pb2
 
 from gateway.upstream.connection import TritonConnection, channel_options, channel_target
 from gateway.upstream.triton_client import TritonClient
@@ -66,6 +67,9 @@ def test_tasks_that_come_and_go_behind_the_name_get_their_share(dns: StaticDns) 
     asyncio.run(scenario())
 
 
+READY = service_pb2.ModelReadyRequest(name="sentiment")
+
+
 def test_a_replaced_channel_serves_its_calls_then_is_closed() -> None:
     port = grpc_port_free_on(FIRST)
 
@@ -76,10 +80,10 @@ def test_a_replaced_channel_serves_its_calls_then_is_closed() -> None:
             async with connection.client() as old:
                 await asyncio.sleep(0.1)  # past its age: the next call gets a new channel
                 async with connection.client() as new:
-                    assert new is not old and await new.is_model_ready("sentiment")
-                assert await old.is_model_ready("sentiment")  # still open for its call
+                    assert new is not old and (await new.ModelReady(READY)).ready
+                assert (await old.ModelReady(READY)).ready  # still open for its call
             with pytest.raises(grpc.aio.UsageError):  # closed after its last call
-                await old.is_model_ready("sentiment")
+                await old.ModelReady(READY)
             assert connection.channels_opened == 2
         finally:
             await connection.close()
