@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -405,9 +406,24 @@ class GatewayServer:
         await self.server.wait_for_termination()
 
 
+GC_THRESHOLDS = (20_000, 20, 20)
+"""The cyclic collector's thresholds once the gateway serves (Python's: 700, 10, 10). A
+call allocates a few hundred objects and leaves no cycles, so a young collection every
+couple of calls bought nothing: it was 2-3 % of the event loop's time."""
+
+
+def settle_garbage_collector() -> None:
+    """Keep what start-up built (settings, tokenizer, protobuf descriptors, grpc) out of
+    every later collection (`gc.freeze`), and collect the young generation less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def serve_until_signalled(server: GatewayServer) -> None:
     """Run `server` until SIGTERM or SIGINT, then stop it gracefully."""
     await server.start()
+    settle_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
