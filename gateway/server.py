@@ -178,9 +178,11 @@ def persistence_readings(
     )
 
 
-def sentiment_handler(servicer: SentimentServicer) -> grpc.GenericRpcHandler:
-    """SentimentService's handlers; they get request bytes (the servicer decodes them once
-    the caller is authenticated: see gateway.core.service)."""
+def sentiment_handler(
+    servicer: SentimentServicer, errors: ErrorInterceptor
+) -> grpc.GenericRpcHandler:
+    """SentimentService's handlers, wrapped by `errors`; they get request bytes (the
+    servicer decodes them once the caller is authenticated: see gateway.core.service)."""
     handlers = {
         "Predict": grpc.unary_unary_rpc_method_handler(
             servicer.Predict, response_serializer=pb.PredictResponse.SerializeToString
@@ -193,7 +195,7 @@ def sentiment_handler(servicer: SentimentServicer) -> grpc.GenericRpcHandler:
             response_serializer=pb.PredictStreamResponse.SerializeToString,
         ),
     }
-    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, errors.wrap(handlers))
 
 
 def server_credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:
@@ -285,7 +287,6 @@ class GatewayServer:
         await self.rollout.start()
         self.metrics.watch_persistence(p.readings)
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(self.metrics)],
             options=[
                 # Our decoder answers a message over the limit with details; gRPC itself
                 # refuses (and never buffers) one more than a little over it.
@@ -295,7 +296,8 @@ class GatewayServer:
             ],
         )
         servicer = SentimentServicer(self.service, s.max_message_bytes)
-        self.server.add_generic_rpc_handlers((sentiment_handler(servicer),))
+        errors = ErrorInterceptor(self.metrics)
+        self.server.add_generic_rpc_handlers((sentiment_handler(servicer, errors),))
         self.health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if s.reflection:

@@ -1,7 +1,11 @@
-"""The one server interceptor: gateway errors -> gRPC statuses with rich details.
+"""The one wrapper of SentimentService's handlers: gateway errors -> gRPC statuses with
+rich details.
 
-Every RPC's outcome is counted here too (requests by method and code, latency), because
-this is the only place that sees the final status of every call, rejected ones included;
+It wraps the handlers once, when they are registered (`ErrorInterceptor.wrap`), not as a
+grpc.aio interceptor: an interceptor runs a coroutine for every call of every service only
+to find the wrapper. Every RPC's outcome is counted here too (requests by method and code,
+latency), because this is the only place that sees the final status of every call,
+rejected ones included;
 and each call is a server span here when tracing is on (`telemetry.tracing`), continuing
 the caller's `traceparent`. Unknown exceptions become INTERNAL with a generic message; the
 traceback and the request id go to the log only.
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -82,33 +86,15 @@ def _as_gateway_error(error: BaseException, method: str) -> GatewayError:
     return InternalError()
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Maps GatewayError (and anything unexpected) to statuses; records call metrics.
-
-    The wrapped handlers are built once per method and reused: `intercept_service` runs
-    for every call, so it only looks its wrapper up.
-    """
+class ErrorInterceptor:
+    """Maps GatewayError (and anything unexpected) to statuses; records call metrics."""
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        full_name = handler_call_details.method
-        cached = self._wrapped.get(full_name)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        service, _, method = full_name.lstrip("/").partition("/")
-        if handler is None or service != SERVICE:
-            return handler  # health, reflection, unknown methods: nothing of ours to map
-        wrapped = self._wrap(handler, method)
-        self._wrapped[full_name] = (handler, wrapped)
-        return wrapped
+    def wrap(self, handlers: dict[str, grpc.RpcMethodHandler]) -> dict[str, grpc.RpcMethodHandler]:
+        """SentimentService's handlers by method name, each wrapped."""
+        return {method: self._wrap(handler, method) for method, handler in handlers.items()}
 
     def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         if handler.unary_unary is not None:
