@@ -18,8 +18,8 @@ tokenizer.
 Dynamic batching hands `execute()` every queued request; their texts are grouped into
 runs, each padded to its longest: on CPU texts of close lengths (`text_pipeline.padded_runs`:
 at most config parameter `max_padding_tokens`, default 32, of padding per run, so a long
-review never pads the short texts it arrived with; 300 SST-2 sentences, 16 at a time, ran
-1.4x faster than one run per distinct length, `benchmarks.variants`), on GPU by
+review never pads the short texts it arrived with; at concurrency 16 on 2 cores, 394
+against 303 texts/s with one run per distinct length, `benchmarks.variants`), on GPU by
 `pipeline.json`'s length buckets (so that calls from both instances batch in the
 classifier's queue: Triton batches equal shapes only).
 
@@ -32,11 +32,12 @@ same file per instance:
 - every other execute() runs on one whose threads sleep between operators
   (`session.intra_op.allow_spinning` "0"): under load a spinning pool takes the cores
   that the other instance, the gateway and Triton's own threads need.
-On 2 cores (`python -m benchmarks.variants`), spinning inside runs was about 0.6 ms faster
-for a lone sentence and 2 ms for a 400-token review, but cost a fifth of the throughput at
-concurrency 16 with every run spinning; 2 instances of 2 threads beat 1 thread (slower
-alone) and 1 instance (less throughput). Config parameter `spin_when_alone` "0" keeps one
-session (half the memory: the second holds its own copy of the weights); config
+On 2 cores (`python -m benchmarks.variants`, one run): p50 3.58 against 4.38 ms for a
+lone sentence and 31.9 against 32.8 ms for a ~400-token review, with the same throughput
+at concurrency 16 (390 and 407 texts/s, within the run's noise); spinning in every run
+instead: 309 texts/s. 2 instances of 2 threads beat 1 thread (slower alone) and 1
+instance (less throughput). Config parameter `spin_when_alone` "0" keeps one
+session (less memory: the second holds its own copy of the weights); config
 parameters named `session.*` are session config entries for both sessions.
 """
 
