@@ -45,7 +45,6 @@ from gateway.metrics import GatewayMetrics, PersistenceReadings
 from gateway.settings import DRIFT_CLOSE_SECONDS, ApiKeySettings, AuditSettings, GatewaySettings
 from gateway.transport.interceptor import ErrorInterceptor
 from gateway.transport.servicer import SentimentServicer
-from gateway.upstream.coalescing import CoalescingBackend
 from gateway.upstream.triton_client import RetryAfter, TritonClient
 from store.settings import DatabaseSettings
 from telemetry import tracing
@@ -248,9 +247,6 @@ class GatewayServer:
             channel_max_age=s.triton_channel_max_age_seconds,
             observe=self.metrics.triton_observer(),
         )
-        self.upstream = CoalescingBackend(
-            self.triton, s.triton_max_calls_in_flight, s.triton_max_texts_per_call
-        )
         max_tokens = min(s.max_tokens or self.analyzer.max_length, self.analyzer.max_length)
         p = self.persistence
         self.rollout = self._rollout_follower()
@@ -277,7 +273,7 @@ class GatewayServer:
             stream_limits=StreamLimits(
                 s.stream_idle_timeout_seconds, s.stream_max_lifetime_seconds, s.stream_max_messages
             ),
-            triton=self.upstream,
+            triton=self.triton,
             audit=p.audit,
             drift=p.drift,
             should_sample=p.should_sample,

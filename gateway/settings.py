@@ -162,14 +162,6 @@ class GatewaySettings(ComponentSettings):
     one resolves Triton's DNS name again and connects to every address, so Triton tasks
     added behind the name get their share. Triton cannot close connections by age itself."""
 
-    triton_max_calls_in_flight: int = Field(default=4, ge=0)
-    """Requests this gateway keeps in flight to Triton at once; calls that find them all
-    taken wait and go together as one request when one ends (gateway.upstream.coalescing).
-    0: every call is its own request, none waits."""
-
-    triton_max_texts_per_call: int = Field(default=64, ge=1)
-    """Most texts in one request to Triton: its models' max_batch_size."""
-
     @field_validator("triton_retries")
     @classmethod
     def _at_most_one_retry(cls, retries: int) -> int:

@@ -48,12 +48,7 @@ def test_a_full_triton_queue_is_refused_with_retry_info_after_one_attempt(
     start_gateway: Any, busy_triton: TritonServer, counting_proxy: Any
 ) -> None:
     proxy: CountingProxy = counting_proxy(busy_triton.grpc_url)
-    gateway = start_gateway(
-        proxy.url,
-        triton_retries=1,
-        triton_overloaded_retry_after_seconds=0.4,
-        triton_max_calls_in_flight=0,  # every call its own request: Triton's queue decides
-    )
+    gateway = start_gateway(proxy.url, triton_retries=1, triton_overloaded_retry_after_seconds=0.4)
     key = gateway.create_key("busy")
     assert predict(gateway, key) == (OK, None)  # the model's config is cached from here on
     proxy.calls.clear()
