@@ -4,10 +4,26 @@ and in the GPU ensemble's first step, called directly."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.triton
+
+
+def statistics_after(client: Any, model: str, before: dict[str, int], requests: int) -> Any:
+    """`model`'s statistics once they count `requests` more inferences than `before`:
+    Triton records an execution's statistics after it has sent the responses, so the
+    last execution's can lag the last answer (5 s at most)."""
+    deadline = time.monotonic() + 5
+    while True:
+        after = client.statistics(model)
+        done = after["inference_count"] - before["inference_count"] >= requests
+        if done or time.monotonic() > deadline:
+            return after
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -22,7 +38,7 @@ def test_concurrent_requests_are_batched(clients, golden, model: str, output: st
     requests = [{"TEXT": np.array([[t.encode()]], dtype=np.object_)} for t in texts]
     results = client.infer_many(model, requests, [output])
     assert all(isinstance(r, dict) for r in results)
-    after = client.statistics(model)
+    after = statistics_after(client, model, before, len(requests))
     inferences = after["inference_count"] - before["inference_count"]
     executions = after["execution_count"] - before["execution_count"]
     assert inferences == len(requests), model
@@ -47,7 +63,8 @@ def test_a_text_gets_the_same_answer_whatever_it_is_batched_with(clients, golden
     before = client.statistics(model)
     requests = [{"TEXT": np.array([[t.encode()]], dtype=np.object_)} for t in texts * 3]
     together = client.infer_many(model, requests, ["PROBABILITIES"])
-    executions = client.statistics(model)["execution_count"] - before["execution_count"]
+    after = statistics_after(client, model, before, len(requests))
+    executions = after["execution_count"] - before["execution_count"]
     assert executions < len(requests)  # they did share executions
     for index, result in enumerate(together):
         assert isinstance(result, dict), result
