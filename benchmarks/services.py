@@ -60,12 +60,13 @@ def models_to_load(repository: Path, wanted: list[str], config_name: str | None)
     return order
 
 
-def start_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """`python -m gateway` with `env`; returns once it accepts connections on `port`."""
+def start_gateway(env: dict[str, str], port: int, tree: Path = ROOT) -> subprocess.Popen[bytes]:
+    """`python -m gateway` of source `tree` with `env`; returns once it accepts
+    connections on `port`."""
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway"],
-        cwd=ROOT,
-        env=env,
+        cwd=tree,
+        env={**env, "PYTHONPATH": str(tree)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -80,6 +81,45 @@ def start_gateway(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"gateway did not listen on port {port} within {GATEWAY_START_S:.0f} s")
+
+
+def create_api_key(state: Path) -> str:
+    """A new API key in the SQLite database of a gateway whose state folder is `state`."""
+    from gateway.persistence.keys import ApiKeyStore
+    from store import make_engine, upgrade_database
+
+    engine = make_engine(f"sqlite:///{state}/gateway.db")
+    upgrade_database(engine)
+    try:
+        return ApiKeyStore(engine).create("benchmark").token
+    finally:
+        engine.dispose()
+
+
+def gateway_env(
+    state: Path,
+    repository: Path,
+    triton_grpc_port: int,
+    port: int,
+    metrics_port: int,
+    drift_sample_rate: str = "0.1",
+) -> dict[str, str]:
+    """The bench gateway's environment: SQLite and its spool in `state`, loopback ports,
+    rate limits out of the way, drift sampling on."""
+    return {
+        **os.environ,
+        "SENTIMENT_STATE_DIR": str(state),
+        "SENTIMENT_MODEL_REPOSITORY": str(repository),
+        "SENTIMENT_GATEWAY_HOST": "127.0.0.1",
+        "SENTIMENT_GATEWAY_PORT": str(port),
+        "SENTIMENT_GATEWAY_METRICS_PORT": str(metrics_port),
+        "SENTIMENT_TRITON_HOST": "127.0.0.1",
+        "SENTIMENT_TRITON_GRPC_PORT": str(triton_grpc_port),
+        "SENTIMENT_GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
+        "SENTIMENT_GATEWAY_RATE_LIMIT_BURST": "1000000",
+        "SENTIMENT_GATEWAY_DRIFT_SAMPLE_RATE": drift_sample_rate,
+        "SENTIMENT_LOG_LEVEL": "WARNING",
+    }
 
 
 HISTOGRAMS = ("request_seconds", "triton_seconds")
@@ -159,29 +199,13 @@ class Services:
         return self
 
     def _start_gateway(self, state: Path) -> subprocess.Popen[bytes]:
-        from gateway.persistence.keys import ApiKeyStore
-        from store import make_engine, upgrade_database
-
-        engine = make_engine(f"sqlite:///{state}/gateway.db")
-        upgrade_database(engine)
-        self.api_key = ApiKeyStore(engine).create("benchmark").token
-        engine.dispose()
         port, metrics_port = free_port(), free_port()
+        self.api_key = create_api_key(state)
         self.gateway_metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        env = {
-            **os.environ,
-            "SENTIMENT_STATE_DIR": str(state),
-            "SENTIMENT_MODEL_REPOSITORY": str(self.repository),
-            "SENTIMENT_GATEWAY_HOST": "127.0.0.1",
-            "SENTIMENT_GATEWAY_PORT": str(port),
-            "SENTIMENT_GATEWAY_METRICS_PORT": str(metrics_port),
-            "SENTIMENT_TRITON_HOST": "127.0.0.1",
-            "SENTIMENT_TRITON_GRPC_PORT": str(self._triton.grpc_port),
-            "SENTIMENT_GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
-            "SENTIMENT_GATEWAY_RATE_LIMIT_BURST": "1000000",
-            "SENTIMENT_GATEWAY_DRIFT_SAMPLE_RATE": self.drift_sample_rate,
-            "SENTIMENT_LOG_LEVEL": "WARNING",
-        }
+        env = gateway_env(
+            state, self.repository, self._triton.grpc_port, port, metrics_port,
+            self.drift_sample_rate,
+        )  # fmt: skip
         gateway = start_gateway(env, port)
         self.gateway_url = f"127.0.0.1:{port}"
         self.gateway_pid = gateway.pid
