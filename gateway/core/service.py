@@ -441,8 +441,8 @@ class PredictionService:
             log.warning("could not audit refused request %s: %s", record.request_id, err)
 
     def _sample(self, request: ValidRequest, result: PredictionResult) -> None:
-        if request.analyzed is None or not self.should_sample(request.request_id):
-            return
+        if not request.features or request.analyzed is None:
+            return  # not sampled (`_validate` asked should_sample once)
         now = datetime.now(UTC)
         samples = [
             DriftSample(request.request_id, index, now, analyzed.features, prediction)

@@ -62,6 +62,8 @@ class ValidRequest:
     truncation: str | None = None
     """How Triton is to cut texts over the token limit (`head`, `head_tail`); None refuses
     them (and validation has left none)."""
+    features: bool = True
+    """Whether validation was asked for the drift features (then `analyzed` has them)."""
 
     @property
     def truncated(self) -> list[bool]:
@@ -166,6 +168,7 @@ def validate_request(
         model=raw.model or limits.models[0],
         analyzed=analyzed,
         truncation=truncation,
+        features=features,
     )
 
 
