@@ -211,14 +211,23 @@ def repository(
     return repo
 
 
-def triton_server(repository: Path, work: Path, grpc_port: int | None = None) -> TritonServer:
+SERVED_MODELS = ["sentiment_tokenizer", "sentiment_onnx", "sentiment_postprocess", "sentiment"]
+
+
+def triton_server(
+    repository: Path,
+    work: Path,
+    grpc_port: int | None = None,
+    models: list[str] = SERVED_MODELS,
+) -> TritonServer:
+    """A real Triton on free ports (`grpc_port` if given) serving `models`."""
     return TritonServer(
         repository=repository,
         work_dir=work,
         http_port=free_port(),
         grpc_port=grpc_port or free_port(),
         metrics_port=free_port(),
-        models=["sentiment_tokenizer", "sentiment_onnx", "sentiment_postprocess", "sentiment"],
+        models=models,
         exit_timeout_s=2,
     )
 

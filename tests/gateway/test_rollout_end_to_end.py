@@ -33,7 +33,7 @@ from rollout.status import status
 from serving.tritonserver import TritonServer
 from store import make_engine
 from store.models import RolloutEventRow, ShadowRow
-from tests.gateway.conftest import RunningGateway, auth, free_port
+from tests.gateway.conftest import RunningGateway, auth, triton_server
 from tests.variants import shifted_model
 
 pytestmark = pytest.mark.triton
@@ -67,16 +67,9 @@ def repository(
 
 @pytest.fixture(scope="module")
 def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    server = TritonServer(
-        repository=repository,
-        work_dir=tmp_path_factory.mktemp("rollout-triton"),
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        models=["sentiment"],
-        exit_timeout_s=2,
-    )
-    with server:
+    with triton_server(
+        repository, tmp_path_factory.mktemp("rollout-triton"), models=["sentiment"]
+    ) as server:
         yield server
 
 

@@ -20,7 +20,7 @@ import pytest
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 
 from serving.tritonserver import TritonServer
-from tests.gateway.conftest import free_port
+from tests.gateway.conftest import free_port, triton_server
 
 MODEL_SECONDS = 0.5
 """How long the slow model takes per call (one at a time, one more queued)."""
@@ -84,16 +84,7 @@ def python_model_triton(root: Path, config: str, model: str) -> Iterator[TritonS
     version.mkdir(parents=True)
     (version.parent / "config.pbtxt").write_text(config)
     (version / "model.py").write_text(model)
-    server = TritonServer(
-        repository=root / "repository",
-        work_dir=root / "work",
-        http_port=free_port(),
-        grpc_port=free_port(),
-        metrics_port=free_port(),
-        models=["sentiment"],
-        exit_timeout_s=2,
-    )
-    with server:
+    with triton_server(root / "repository", root / "work", models=["sentiment"]) as server:
         yield server
 
 
