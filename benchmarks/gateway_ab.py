@@ -28,10 +28,10 @@ from pathlib import Path
 from benchmarks.load import AsyncCall, run_concurrent
 from benchmarks.services import (
     ROOT,
+    bench_triton,
     create_api_key,
     free_port,
     gateway_env,
-    models_to_load,
     start_gateway,
 )
 
@@ -121,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.texts import sentences
     from config.settings import PipelineSettings
-    from serving.tritonserver import CPU_CONFIG_NAME, TritonServer, has_gpu
 
     settings = PipelineSettings()
     repository = args.repository or Path(settings.repository_path())
@@ -134,14 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             ["git", "worktree", "add", "--detach", str(base_tree), args.base],
             cwd=ROOT, check=True, capture_output=True,
         )  # fmt: skip
-        server = TritonServer(
-            repository=repository,
-            work_dir=scratch / "triton",
-            http_port=free_port(),
-            grpc_port=free_port(),
-            metrics_port=free_port(),
-            models=models_to_load(repository, [MODEL], None if has_gpu() else CPU_CONFIG_NAME),
-        )
+        server = bench_triton(repository, scratch / "triton", [MODEL])
         processes: list[subprocess.Popen[bytes]] = []
         try:
             server.start()

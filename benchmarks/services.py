@@ -19,8 +19,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from contract.layout import CLASSIFIER_PARAMETER, CONFIG_FILE, CONFIGS_DIR, is_model_folder
+
+if TYPE_CHECKING:
+    from serving.tritonserver import TritonServer
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_START_S = 90.0
@@ -81,6 +85,22 @@ def start_gateway(env: dict[str, str], port: int, tree: Path = ROOT) -> subproce
         time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"gateway did not listen on port {port} within {GATEWAY_START_S:.0f} s")
+
+
+def bench_triton(repository: Path, work_dir: Path, models: list[str]) -> TritonServer:
+    """Triton (not started) on free loopback ports with `models` present in `repository`
+    and the models they call, on their CPU configs where there is no GPU."""
+    from serving.tritonserver import CPU_CONFIG_NAME, TritonServer, has_gpu
+
+    config_name = None if has_gpu() else CPU_CONFIG_NAME
+    return TritonServer(
+        repository=repository,
+        work_dir=work_dir,
+        http_port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        models=models_to_load(repository, models, config_name),
+    )
 
 
 def create_api_key(state: Path) -> str:
@@ -173,20 +193,10 @@ class Services:
     api_key: str = field(default="", init=False, repr=False)
 
     def __enter__(self) -> Services:
-        from serving.tritonserver import CPU_CONFIG_NAME, TritonServer, has_gpu
-
         self._state = tempfile.TemporaryDirectory(prefix="sentiment-bench-")
         state = Path(self._state.name)
-        config_name = None if has_gpu() else CPU_CONFIG_NAME
-        self.loaded = models_to_load(self.repository, self.models, config_name)
-        self._triton = TritonServer(
-            repository=self.repository,
-            work_dir=state / "triton",
-            http_port=free_port(),
-            grpc_port=free_port(),
-            metrics_port=free_port(),
-            models=self.loaded,
-        )
+        self._triton = bench_triton(self.repository, state / "triton", self.models)
+        self.loaded = list(self._triton.models or [])
         try:
             self._triton.start()
             self._triton.wait_ready(timeout=240)
